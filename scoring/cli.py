@@ -1,0 +1,76 @@
+"""The `payloom` command line.
+
+    payloom run [--workspace build] [--attempts 200000] [--seed 42]   the main job
+    payloom build --raw-dir DIR [--workspace build]                   features from your own data
+    payloom summary [--workspace build]                               counts of a built workspace
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+
+from scoring.errors import PayloomError
+from scoring.feature_build import build_features
+from scoring.main_job import run_main_job
+from scoring.run_summary import summarize_workspace
+from scoring.workspace import Workspace
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="payloom", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="simulate a world, build all features with dbt, print a summary")
+    run.add_argument("--workspace", default="build", help="folder for raw data, warehouse and features (default: build)")
+    run.add_argument("--attempts", type=int, default=200_000, help="simulated payment attempts (10 thousand to 50 million)")
+    run.add_argument("--seed", type=int, default=42)
+    run.add_argument("--days", type=int, default=120, help="simulated days (default: 120)")
+    run.add_argument("--dirty-fraction", type=float, default=0.001, help="share of contract-violating rows to inject")
+    run.add_argument("--quiet", action="store_true", help="print only the summary")
+
+    build = commands.add_parser("build", help="validate a raw directory and build its features with dbt")
+    build.add_argument("--raw-dir", required=True, help="folder with payment_attempts/ (and optional customer tables)")
+    build.add_argument("--workspace", default="build")
+    build.add_argument("--feature-cutoff-at", type=datetime.fromisoformat, default=None,
+                       help="stamp of the current feature rows (default: now), e.g. 2025-05-01")
+    build.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
+    build.add_argument("--quiet", action="store_true")
+
+    summary = commands.add_parser("summary", help="print row counts of a built workspace")
+    summary.add_argument("--workspace", default="build")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    echo = None if getattr(arguments, "quiet", False) else sys.stderr
+    try:
+        if arguments.command == "run":
+            result = run_main_job(
+                Workspace.at(arguments.workspace),
+                attempts=arguments.attempts,
+                seed=arguments.seed,
+                days=arguments.days,
+                dirty_fraction=arguments.dirty_fraction,
+                echo=echo,
+            )
+            print(result.summary.format())
+            print("timings: " + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.seconds.items()))
+        elif arguments.command == "build":
+            workspace = Workspace.at(arguments.workspace, raw_dir=arguments.raw_dir)
+            build_features(workspace, feature_cutoff_at=arguments.feature_cutoff_at, full_refresh=arguments.full_refresh, echo=echo)
+            print(summarize_workspace(workspace).format())
+        elif arguments.command == "summary":
+            print(summarize_workspace(Workspace.at(arguments.workspace)).format())
+    except PayloomError as error:
+        print(f"payloom: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Where a payloom run keeps its files: raw data, the DuckDB warehouse and the feature Parquet.
+
+>>> ws = Workspace.at("/tmp/payloom-example")
+>>> ws.warehouse.name, ws.raw_dir.name, ws.features_dir.name
+('warehouse.duckdb', 'raw', 'features')
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Workspace", "PROJECT_ROOT", "DBT_PROJECT_DIR"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A folder holding one payloom world. Paths are absolute so every tool agrees on them."""
+
+    root: Path
+    raw_dir: Path
+    warehouse: Path
+    features_dir: Path
+
+    @classmethod
+    def at(cls, root: Path | str, *, raw_dir: Path | str | None = None) -> "Workspace":
+        """The standard layout under `root`; `raw_dir` may point at the user's own raw data."""
+        root = Path(root).resolve()
+        return cls(
+            root=root,
+            raw_dir=Path(raw_dir).resolve() if raw_dir is not None else root / "raw",
+            warehouse=root / "warehouse.duckdb",
+            features_dir=root / "features",
+        )
+
+    def dbt_environment(self) -> dict[str, str]:
+        """Environment variables that point profiles.yml at this workspace."""
+        return {
+            **os.environ,
+            "PAYLOOM_WAREHOUSE": str(self.warehouse),
+            "PAYLOOM_FEATURES_DIR": str(self.features_dir),
+            "DBT_PROFILES_DIR": str(PROJECT_ROOT),
+        }

@@ -1,0 +1,1 @@
+"""payloom UDFs: compiled models registered as DuckDB functions (see issue on in-SQL scoring)."""
