@@ -51,7 +51,8 @@ def run_dbt(
             echo.write(line)
             echo.flush()
     if process.wait() != 0:
-        failing = [line.rstrip() for line in lines if "ERROR" in line or "Error" in line or "FAIL" in line]
-        detail = "\n".join(failing[-30:]) or "".join(lines[-30:])
+        output = "".join(lines)
+        marker = output.rfind("Completed with")
+        detail = output[marker:] if marker >= 0 else "".join(lines[-40:])
         raise PipelineError(f"dbt {' '.join(arguments)} failed (exit {process.returncode}):\n{detail}")
     return "".join(lines)
