@@ -10,6 +10,7 @@
     'attempt_id', 'payment_id', 'card_id', 'customer_id', 'merchant_id', 'merchant_category',
     'currency_code', 'card_bin', 'issuer_id', 'issuer_country', 'card_network', 'card_type',
     'transaction_type', 'product_family', 'gateway', 'optimization', 'decline_code'] %}
+{%- set normalised_columns = ['currency_code', 'issuer_country', 'card_network', 'card_type'] %}
 {%- set required_columns = [
     'attempt_id', 'payment_id', 'attempted_at', 'card_id', 'customer_id', 'merchant_id',
     'merchant_category', 'amount_minor', 'currency_code', 'card_bin', 'issuer_id',
@@ -49,7 +50,9 @@ typed as (
         {{ cast_strictly('source.' ~ column, data_type) }} as {{ column }},
         {%- endfor %}
         source._source_file,
-        source as raw_row,
+        {%- for column in normalised_columns + (typed_columns | list) %}
+        source.{{ column }} as raw_{{ column }},
+        {%- endfor %}
         {%- for column in typed_columns %}
         source.{{ column }} is not null as has_raw_{{ column }},
         {%- endfor %}
@@ -59,15 +62,20 @@ typed as (
 ),
 
 ranked as (
+    {#- Among rows sharing an attempt_id the earliest (then by file and payload) is kept. The
+        rank is only computed for repeated ids, so the common case needs no sort. #}
+    select *, 1 as occurrence_of_id
+    from typed
+    where not has_duplicated_id
+    union all
     select
         *,
-        {#- Among rows sharing an attempt_id the earliest (then by file and payload) is kept;
-            the rank is only computed where an id repeats, which keeps the common case cheap. #}
-        case when has_duplicated_id then row_number() over (
-            partition by case when has_duplicated_id then attempt_id end
+        row_number() over (
+            partition by attempt_id
             order by attempted_at, _source_file, payment_id, card_id, amount_minor, is_approved
-        ) else 1 end as occurrence_of_id
+        ) as occurrence_of_id
     from typed
+    where has_duplicated_id
 ),
 
 checked as (
@@ -123,7 +131,12 @@ final as (
         is_approved,
         decline_code,
         quarantine_reason,
-        case when quarantine_reason is not null then to_json(raw_row) end as raw_row_json,
+        {#- Built only for quarantined rows: the raw values, before any cast or normalisation. #}
+        case when quarantine_reason is not null then to_json(struct_pack(
+            {%- for column in text_columns + (typed_columns | list) %}
+            {{ column }} := {{ 'raw_' if column in normalised_columns or column in typed_columns }}{{ column }}{{ "," if not loop.last }}
+            {%- endfor %}
+        )) end as raw_row_json,
         _source_file as source_file
     from checked
 )
