@@ -30,9 +30,9 @@ buckets as (
         {{ key_list }},
         cast(date_trunc('{{ grain }}', attempted_at) as timestamp) as bucket_at,
         count(*) as attempts,
-        count_if(is_approved) as approvals
+        count(*) filter (where is_approved) as approvals
         {%- for code in decline_codes %},
-        count_if(decline_code = '{{ code }}') as {{ code }}_declines
+        count(*) filter (where decline_code = '{{ code }}') as {{ code }}_declines
         {%- endfor %}
     from {{ authorizations }}
     where attempted_at < {{ feature_cutoff_at() }}
