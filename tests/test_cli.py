@@ -1,0 +1,35 @@
+"""The `payloom` command through its real entry point."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import raw_factory
+
+PAYLOOM = [str(Path(sys.executable).parent / "payloom")]
+
+
+def run(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*PAYLOOM, *arguments], capture_output=True, text=True, timeout=600)
+
+
+def test_build_own_raw_directory_prints_summary(tmp_path):
+    raw_factory.write_payment_attempts(tmp_path / "raw", raw_factory.random_payment_attempts(300, random_state=2))
+    result = run("build", "--raw-dir", str(tmp_path / "raw"), "--workspace", str(tmp_path / "ws"),
+                 "--feature-cutoff-at", "2025-05-01", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "payment_attempts" in result.stdout and "300 raw" in result.stdout
+    assert "card_features" in result.stdout
+    again = run("summary", "--workspace", str(tmp_path / "ws"))
+    assert again.returncode == 0 and "fct_authorizations" in again.stdout
+
+
+def test_bad_raw_directory_exits_2_with_the_reason(tmp_path):
+    frame = raw_factory.random_payment_attempts(20).drop(columns=["gateway"])
+    raw_factory.write_table(tmp_path / "raw", "payment_attempts", frame)
+    result = run("build", "--raw-dir", str(tmp_path / "raw"), "--workspace", str(tmp_path / "ws"))
+    assert result.returncode == 2
+    assert "payloom: error: raw table 'payment_attempts'" in result.stderr and "no column 'gateway'" in result.stderr
+    assert "Traceback" not in result.stderr
