@@ -22,6 +22,7 @@ class WorkspaceSummary:
     quarantine_reasons: list[tuple[str, str, int]] = field(default_factory=list)
     feature_tables: dict[str, tuple[int, Path]] = field(default_factory=dict)
     mart_rows: dict[str, int] = field(default_factory=dict)
+    training_rows: dict[str, int] = field(default_factory=dict)
 
     def format(self) -> str:
         lines = ["raw tables (rows = clean + quarantined):"]
@@ -34,6 +35,9 @@ class WorkspaceSummary:
                 lines.append(f"  {table:<18} {reason:<40} {rows:>8,}")
         lines.append("marts:")
         for table, rows in self.mart_rows.items():
+            lines.append(f"  {table:<32} {rows:>12,} rows")
+        lines.append("training sets:")
+        for table, rows in self.training_rows.items():
             lines.append(f"  {table:<32} {rows:>12,} rows")
         lines.append("feature tables (Parquet for Feast):")
         for table, (rows, path) in self.feature_tables.items():
@@ -52,10 +56,11 @@ def summarize_workspace(workspace: Workspace) -> WorkspaceSummary:
         ).fetchall():
             summary.quarantine_reasons.append((table, reason, rows))
             summary.quarantined_rows[table] = summary.quarantined_rows.get(table, 0) + rows
-        for (table,) in connection.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
-        ).fetchall():
-            summary.mart_rows[table] = _count(connection, f"marts.{table}")
+        for schema, counts in (("marts", summary.mart_rows), ("training", summary.training_rows)):
+            for (table,) in connection.execute(
+                "select table_name from information_schema.tables where table_schema = ? order by 1", [schema]
+            ).fetchall():
+                counts[table] = _count(connection, f"{schema}.{table}")
         for path in sorted(workspace.features_dir.glob("*.parquet")):
             rows = connection.execute("select count(*) from read_parquet(?)", [str(path)]).fetchone()[0]
             summary.feature_tables[path.stem] = (rows, path)
