@@ -64,11 +64,14 @@ def _draw_outcomes(world: World, context: dict, gateway: np.ndarray, optimizatio
     return np.prod(1.0 - stages, axis=1), first_fail < 0, first_fail
 
 
-def simulate_day(world: World, cards: CardPopulation, *, day: int, n: int, start: np.datetime64, first_number: int, rng: np.random.Generator) -> DayBatch:
-    """Simulate day `day` with `n` first attempts (plus retries); ids start at `first_number`."""
+def simulate_day(world: World, cards: CardPopulation, *, day: int, n: int, start: np.datetime64, first_number: int, rng: np.random.Generator, new_day: bool = True) -> DayBatch:
+    """Simulate `n` first attempts (plus retries) of day `day`; ids start at `first_number`.
+
+    `new_day` applies the day's pay-day refills first (the first chunk of a day does)."""
     date = start + np.timedelta64(day, "D")
     day_of_month = int(str(date)[8:10])
-    cards.start_day(day_of_month, rng)
+    if new_day:
+        cards.start_day(day_of_month, rng)
     card = cards.draw_cards(n, rng)
     bin_index = cards.bin_index[card]
     issuer = world.bin_issuer[bin_index]

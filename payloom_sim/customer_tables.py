@@ -17,7 +17,7 @@ from payloom_sim.world import COUNTRIES, COUNTRY_CURRENCY, USD_PER_UNIT
 __all__ = ["simulate_customers", "OFFER_SHARE_PER_30_DAYS"]
 
 #: Share of customers contacted with an offer in every 30 days of the simulation.
-OFFER_SHARE_PER_30_DAYS = 0.04
+OFFER_SHARE_PER_30_DAYS = 0.10
 _MICROS_PER_DAY = 86_400 * 10**6
 
 

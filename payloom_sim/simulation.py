@@ -121,15 +121,19 @@ def simulate(
     days: int = 120,
     dirty_fraction: float = 0.0,
     write_truth: bool = True,
+    chunk_attempts: int = 250_000,
     overwrite: bool = False,
     progress: TextIO | None = None,
 ) -> SimulationSummary:
     """Write the raw tables of a simulated world (and its ground truth) under `out_dir`.
 
     Same arguments, same bytes. Memory is bounded by the card and customer populations
-    (capped), not by `attempts`: attempts are generated and written one day at a time.
+    (capped) and by `chunk_attempts`, not by `attempts`: attempts are generated and written a
+    day at a time, in chunks of at most `chunk_attempts` first attempts.
     """
     start_day = _validate(attempts, days, dirty_fraction, start)
+    if chunk_attempts < 1_000:
+        raise SimulatorError(f"chunk_attempts must be at least 1,000, got {chunk_attempts:,}")
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
@@ -152,19 +156,21 @@ def simulate(
     number = 0
     report_every = max(days // 10, 1)
     for day in range(days):
-        rng = np.random.default_rng([seed, 100, day])
         first = max(int(round((target_by_end_of_day[day] - number) / (1 + retry_ratio))), 1)
-        batch = simulate_day(world, cards, day=day, n=first, start=start_day, first_number=number, rng=rng)
-        number += batch.attempts.num_rows
+        parts = -(-first // chunk_attempts)
+        for part, part_size in enumerate(_split(first, parts)):
+            rng = np.random.default_rng([seed, 100, day, part])
+            batch = simulate_day(world, cards, day=day, n=int(part_size), start=start_day, first_number=number, rng=rng, new_day=part == 0)
+            number += batch.attempts.num_rows
+            cards.spend(batch.approved_cards, batch.approved_usd)
+            dirty_counts = {kind: int(per_day[day]) if part == 0 else 0 for kind, per_day in dirty_per_day.items()}
+            writers["payment_attempts"].write(_corrupt(batch.attempts, dirty_counts, rng))
+            if write_truth:
+                if truth_writer is None:
+                    truth_writer = _TableWriter(out / "_truth" / "attempt_context", batch.truth.schema)
+                truth_writer.write(batch.truth)
         first_so_far += first
         retry_ratio = number / first_so_far - 1
-        cards.spend(batch.approved_cards, batch.approved_usd)
-        table = _corrupt(batch.attempts, {kind: int(per_day[day]) for kind, per_day in dirty_per_day.items()}, rng)
-        writers["payment_attempts"].write(table)
-        if write_truth:
-            if truth_writer is None:
-                truth_writer = _TableWriter(out / "_truth" / "attempt_context", batch.truth.schema)
-            truth_writer.write(batch.truth)
         if progress is not None and ((day + 1) % report_every == 0 or day + 1 == days):
             rate = writers["payment_attempts"].rows / (time.perf_counter() - began)
             progress.write(f"simulated day {day + 1}/{days}: {writers['payment_attempts'].rows:,} attempts ({rate:,.0f}/s)\n")
