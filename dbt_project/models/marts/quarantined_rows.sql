@@ -1,25 +1,39 @@
 {#- One row per raw row that broke the contract, from every raw table: the table, the row's
     key, the reason, and the raw row as JSON. Nothing is dropped: raw = clean + quarantined. -#}
 
+{%- set record_ids = {
+    'payment_attempts': 'attempt_id',
+    'customers': 'customer_id',
+    'product_holdings': "customer_id || '|' || product || '|' || cast(opened_at as varchar)",
+    'offers': 'offer_id',
+    'interactions': "customer_id || '|' || cast(occurred_at as varchar)",
+} %}
+
 with
 
-payment_attempts_validated as (
-    select * from {{ ref('stg_raw__payment_attempts_validated') }}
-),
+{%- for table in record_ids %}
 
-payment_attempts_quarantined as (
+{{ table }}_validated as (
+    select * from {{ ref('stg_raw__' ~ table ~ '_validated') }}
+),
+{%- endfor %}
+
+quarantined as (
+    {%- for table, record_id in record_ids.items() %}
     select
-        'payment_attempts' as table_name,
-        attempt_id as record_id,
+        '{{ table }}' as table_name,
+        {{ record_id }} as record_id,
         quarantine_reason,
         raw_row_json,
         source_file
-    from payment_attempts_validated
+    from {{ table }}_validated
     where quarantine_reason is not null
+    {{ "union all" if not loop.last }}
+    {%- endfor %}
 ),
 
 final as (
-    select * from payment_attempts_quarantined
+    select * from quarantined
 )
 
 select * from final
