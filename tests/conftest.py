@@ -40,3 +40,14 @@ def warehouse(built_workspace):
     """A read-only connection to the built warehouse."""
     with duckdb.connect(str(built_workspace.warehouse), read_only=True) as connection:
         yield connection
+
+
+@pytest.fixture(scope="session")
+def simulated_workspace(tmp_path_factory) -> Workspace:
+    """A small simulated world (payments and customer tables) built by a real `dbt build`."""
+    from payloom_sim import simulate
+
+    workspace = Workspace.at(tmp_path_factory.mktemp("simulated"))
+    simulate(workspace.raw_dir, attempts=30_000, seed=9, days=75, dirty_fraction=0.002)
+    build_features(workspace, feature_cutoff_at=datetime(2025, 3, 17), load_started_at=LOAD_STARTED_AT, echo=None)
+    return workspace
