@@ -22,7 +22,7 @@ class WorkspaceSummary:
     quarantine_reasons: list[tuple[str, str, int]] = field(default_factory=list)
     feature_tables: dict[str, tuple[int, Path]] = field(default_factory=dict)
     mart_rows: dict[str, int] = field(default_factory=dict)
-    training_rows: dict[str, int] = field(default_factory=dict)
+    training_views: list[str] = field(default_factory=list)
 
     def format(self) -> str:
         lines = ["raw tables (rows = clean + quarantined):"]
@@ -36,9 +36,9 @@ class WorkspaceSummary:
         lines.append("marts:")
         for table, rows in self.mart_rows.items():
             lines.append(f"  {table:<32} {rows:>12,} rows")
-        lines.append("training sets:")
-        for table, rows in self.training_rows.items():
-            lines.append(f"  {table:<32} {rows:>12,} rows")
+        lines.append("training sets (views, computed when read):")
+        for view in self.training_views:
+            lines.append(f"  training.{view}")
         lines.append("feature tables (Parquet for Feast):")
         for table, (rows, path) in self.feature_tables.items():
             lines.append(f"  {table:<32} {rows:>12,} rows  {path}")
@@ -56,11 +56,14 @@ def summarize_workspace(workspace: Workspace) -> WorkspaceSummary:
         ).fetchall():
             summary.quarantine_reasons.append((table, reason, rows))
             summary.quarantined_rows[table] = summary.quarantined_rows.get(table, 0) + rows
-        for schema, counts in (("marts", summary.mart_rows), ("training", summary.training_rows)):
-            for (table,) in connection.execute(
-                "select table_name from information_schema.tables where table_schema = ? order by 1", [schema]
-            ).fetchall():
-                counts[table] = _count(connection, f"{schema}.{table}")
+        for (table,) in connection.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+        ).fetchall():
+            summary.mart_rows[table] = _count(connection, f"marts.{table}")
+        for (view,) in connection.execute(
+            "select table_name from information_schema.tables where table_schema = 'training' order by 1"
+        ).fetchall():
+            summary.training_views.append(view)
         for path in sorted(workspace.features_dir.glob("*.parquet")):
             rows = connection.execute("select count(*) from read_parquet(?)", [str(path)]).fetchone()[0]
             summary.feature_tables[path.stem] = (rows, path)

@@ -19,7 +19,7 @@ def test_payloom_run_simulates_builds_and_summarises(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     out = result.stdout
     for expected in ("raw tables (rows = clean + quarantined)", "quarantine reasons:", "card_features",
-                     "gateway_segment_features", "training_issuer_decline", "timings: simulate"):
+                     "gateway_segment_features", "training.training_issuer_decline", "timings: simulate"):
         assert expected in out, expected
     with duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True) as connection:
         raw, clean, quarantined = connection.execute(

@@ -6,7 +6,8 @@
     required_columns: columns that must not be NULL (checked in order, with unparseable values).
     checks:           further (reason, condition) pairs, checked after NULL and parse checks.
     unique_key:       columns that identify a row; repeats after the first are 'duplicate <key>'.
-    order_by:         which repeat is kept (the first in this order).
+    order_by:         which repeat is kept (the first in this order; then by file and every
+                      column, so the choice is the same however often the view is read).
     normalise:        {column: 'upper' | 'lower'} applied to text columns before the checks.
 -#}
 {% macro validate_raw_rows(table, column_types, required_columns, checks=[], unique_key=none, order_by=[], normalise={}) %}
@@ -67,7 +68,7 @@ ranked as (
         *,
         row_number() over (
             partition by {{ unique_key | join(', ') }}
-            order by {{ (order_by + ['_source_file']) | join(', ') }}
+            order by {{ (order_by + ['_source_file'] + (column_types.keys() | list)) | join(', ') }}
         ) as occurrence_of_key
     from typed
     where has_repeated_key
