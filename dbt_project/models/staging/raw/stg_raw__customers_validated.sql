@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 {#- Every raw customer, typed, with the first contract violation as quarantine_reason. -#}
 
 {{ validate_raw_rows(

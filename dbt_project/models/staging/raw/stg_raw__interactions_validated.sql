@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 {#- Every raw interaction, typed, with the first contract violation as quarantine_reason.
     Identical interactions are legitimate (two logins in the same microsecond are not errors),
     so there is no duplicate check. -#}

@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 {#- Every raw offer, typed, with the first contract violation as quarantine_reason. -#}
 
 {{ validate_raw_rows(

@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 {#- Every raw attempt, typed, with the first contract violation as quarantine_reason (NULL when
     clean). stg_raw__payment_attempts keeps the clean rows; quarantined_rows the others. -#}
 

@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 {#- Every raw holding, typed, with the first contract violation as quarantine_reason. A holding
     of a customer missing from the customers table is quarantined only when a customers table
     was provided at all (payments-only users have none). -#}
