@@ -106,7 +106,7 @@ attributes as (
             then cast(date_diff('day', customers.created_at, points.event_timestamp) as bigint) end as tenure_days,
         case when customers.birth_date is not null
             then cast(date_diff('year', customers.birth_date, cast(points.event_timestamp as date)) as bigint) end as age_years,
-        customers.annual_income_minor / pow(10, fx_rates.minor_unit_exponent) * fx_rates.usd_per_unit as annual_income_usd
+        {{ to_usd_minor('customers.annual_income_minor') }} / 100 as annual_income_usd
     from points
     left join customers on points.customer_id = customers.customer_id
     asof left join fx_rates

@@ -26,9 +26,7 @@ fx_rates as (
 converted as (
     select
         payment_attempts.*,
-        cast(round(
-            payment_attempts.amount_minor / pow(10, fx_rates.minor_unit_exponent) * fx_rates.usd_per_unit * 100
-        ) as bigint) as usd_amount_minor
+        cast(round({{ to_usd_minor('payment_attempts.amount_minor') }}) as bigint) as usd_amount_minor
     from payment_attempts
     asof left join fx_rates
         on payment_attempts.currency_code = fx_rates.currency_code

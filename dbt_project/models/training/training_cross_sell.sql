@@ -29,9 +29,9 @@ final as (
         offers.offered_at,
         customer_features.* exclude (customer_id, event_timestamp),
         customer_product_affinity.affinity_score as product_affinity_score,
-        offers.contact_cost_minor / pow(10, fx_rates.minor_unit_exponent) * fx_rates.usd_per_unit * 100 as contact_cost_usd_minor,
+        {{ to_usd_minor('offers.contact_cost_minor') }} as contact_cost_usd_minor,
         offers.is_accepted,
-        offers.revenue_minor / pow(10, fx_rates.minor_unit_exponent) * fx_rates.usd_per_unit * 100 as revenue_usd_minor
+        {{ to_usd_minor('offers.revenue_minor') }} as revenue_usd_minor
     from offers
     inner join customer_features
         on offers.customer_id = customer_features.customer_id
