@@ -1,3 +1,5 @@
+{{ config(materialized='view') }}
+
 {#- The instants at which customer features are computed: every offer's offered_at (the
     cross-sell training rows) and the feature cutoff for every known customer (the current
     row). Customers come from the customers table and from payments, so payments-only data

@@ -1,3 +1,5 @@
+{{ config(materialized='view') }}
+
 {#- FX rates with their validity start as a timestamp and the currency's minor-unit exponent,
     ready for an as-of join on an event timestamp. -#}
 
