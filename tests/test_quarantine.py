@@ -28,7 +28,7 @@ def dirty_attempts() -> pd.DataFrame:
     frame = raw_factory.random_payment_attempts(200, random_state=11)
     frame.loc[0, "card_id"] = None
     frame.loc[1, "amount_minor"] = -5
-    frame.loc[2, "currency_code"] = "XXX"
+    frame.loc[2, "currency_code"] = "ZZZ"
     frame.loc[3, "attempted_at"] = pd.Timestamp("2100-01-01")
     frame.loc[4, ["is_approved", "decline_code"]] = [True, "do_not_honor"]
     frame.loc[5, ["is_approved", "decline_code"]] = [False, None]

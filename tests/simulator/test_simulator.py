@@ -154,7 +154,7 @@ def test_dirty_rows_are_counted_in_the_manifest(tmp_path):
     injected = manifest["dirty_rows"]["payment_attempts"]
     counts = query(out, """
         select count(*) filter (where card_id is null), count(*) filter (where amount_minor < 0),
-               count(*) filter (where currency_code = 'XXX'), count(*) - count(distinct attempt_id),
+               count(*) filter (where currency_code = 'ZZZ'), count(*) - count(distinct attempt_id),
                count(*) filter (where attempted_at >= '2100-01-01')
         from payment_attempts""").fetchone()
     assert list(counts) == [injected[kind] for kind in ("null_card_id", "negative_amount", "unknown_currency", "duplicate_attempt_id", "future_attempted_at")]
