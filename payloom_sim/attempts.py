@@ -1,173 +1,216 @@
-"""One simulated day of authorization attempts: contexts, logged actions, outcomes, retries.
+"""Authorization attempts of one chunk: who pays whom, the logged action, the issuer's answer.
 
-Balances evolve across days (CardPopulation.spend after each day; within a day every attempt
-sees the balance of the day's start: the vectorisation's one approximation).
+Vectorised over the attempts of a chunk (no Python loop over attempts). Approximation: within
+a round of a chunk, an attempt sees the card's balance at the chunk's start minus the approved
+spend of the same card's earlier attempts in that round, where "approved" is judged against
+the chunk-start balance (a two-pass fix-up of the insufficient-funds check, the only one that
+depends on the balance); later rounds (same-chunk retries) see every earlier round's spend.
+
+>>> from payloom_sim.calendar import plan_chunks
+>>> from payloom_sim.cards import CardPopulation
+>>> from payloom_sim.customers import CustomerPopulation
+>>> from payloom_sim.world import build_world
+>>> start = np.datetime64("2025-01-01")
+>>> world = build_world(seed=1, days=2)
+>>> people = CustomerPopulation.draw(400, start=start, seed=1)
+>>> cards = CardPopulation.draw(world, people, n_cards=500, start=start, attempts_per_day=1_000.0, seed=1)
+>>> generator = AttemptGenerator(world, cards, people, start)
+>>> chunk = plan_chunks(start, days=2, attempts=2_000, chunk_attempts=5_000)[0]
+>>> rng = np.random.default_rng(0)
+>>> rows = generator.first_attempts(chunk, 300, rng)
+>>> result = generator.evaluate(rows, chunk, rng)
+>>> len(result["gateway"]), bool(((result["p_approve"] > 0) & (result["p_approve"] < 1)).all())
+(300, True)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from payloom_sim.cards import CardPopulation
+from payloom_sim.approval import insufficient_funds_stage, passed_checks, stage_list
+from payloom_sim.calendar import DAY_US, FRAUD_HOUR_WEIGHTS, HOUR_US, HOUR_WEIGHTS, draw_times, mass_between
+from payloom_sim.calendar import Chunk
+from payloom_sim.cards import CARD_TYPE_AMOUNT, FRAUD_WINDOW_US, SEGMENT_AMOUNT, CardPopulation
+from payloom_sim.constants import DECLINE_CODES, MCC_CNP_SHARE, MCC_MEAN_USD, MCC_TYPE_SHARES, RISKY_MCCS, SUBSCRIPTION_MCCS
+from payloom_sim.context import build_context
+from payloom_sim.customers import CustomerPopulation
+from payloom_sim.merchants import MerchantPool
 from payloom_sim.policy import draw_actions
-from payloom_sim.schemas import RAW_SCHEMAS
-from payloom_sim.truth import CONTEXT_FIELDS, stage_probabilities
-from payloom_sim.world import (
-    CARD_TYPES, COUNTRIES, COUNTRY_CURRENCY, DECLINE_CODES, GATEWAYS, MERCHANT_CATEGORIES, NETWORKS,
-    OPTIMIZATION_COMBOS, TRANSACTION_TYPES, USD_PER_UNIT, World,
-)
+from payloom_sim.world import World
 
-__all__ = ["DayBatch", "simulate_day", "HOUR_WEIGHTS", "RETRY_SHARE"]
+__all__ = ["AttemptGenerator", "PAYMENT_FIELDS", "take", "concat", "APPROVED", "RETRY_PROBABILITY", "MAX_ATTEMPTS_PER_PAYMENT"]
 
-HOUR_WEIGHTS = np.array([1, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.2, 3.2, 4, 4.4, 4.6, 5, 4.8, 4.5, 4.4, 4.6, 5, 5.6, 6, 5.6, 4.4, 3, 1.8])
-HOUR_WEIGHTS = HOUR_WEIGHTS / HOUR_WEIGHTS.sum()
-FRAUD_HOUR_WEIGHTS = np.where(np.arange(24) < 6, 3.0, 1.0) / np.where(np.arange(24) < 6, 3.0, 1.0).sum()
-#: Share of soft declines (technical, insufficient_funds, do_not_honor) retried under the same payment.
-RETRY_SHARE = 0.3
-_SOFT = np.array([code in ("technical", "insufficient_funds", "do_not_honor") for code in DECLINE_CODES])
-_MCC = list(MERCHANT_CATEGORIES.values())
-_MCC_CNP = np.array([spec[2] for spec in _MCC])
-_MCC_MEAN_USD = np.array([spec[3] for spec in _MCC])
-_MCC_MAIN_TYPE = np.array([TRANSACTION_TYPES.index(spec[4]) for spec in _MCC])
-_RISKY_MCC = np.array([list(MERCHANT_CATEGORIES).index(code) for code in ("5732", "7995", "5999")])
-_COUNTRY_USD_PER_UNIT = np.array([USD_PER_UNIT[COUNTRY_CURRENCY[country]] for country in COUNTRIES])
+#: Fields of an attempt before the issuer answers (first attempts and scheduled retries).
+PAYMENT_FIELDS = ("time_us", "card", "merchant", "amount_usd", "transaction_type", "is_card_not_present", "is_fraud", "payment", "attempt_number")
+#: Outcome code of an approval (decline codes are their positions in DECLINE_CODES).
+APPROVED = len(DECLINE_CODES)
+#: P(retry | soft decline), by outcome code (hard_decline and authentication_required are not retried).
+RETRY_PROBABILITY = np.array([0.0, 0.6, 0.35, 0.0, 0.3, 0.0])
+#: Median delay before a retry, by outcome code (seconds): technical fast, insufficient funds hours later.
+RETRY_MEDIAN_SECONDS = np.array([1.0, 180.0, 5 * 3600.0, 1.0, 1200.0, 1.0])
+MAX_ATTEMPTS_PER_PAYMENT = 3
+#: Stolen cards are used this many times a day by the fraudster, within FRAUD_WINDOW_US.
+FRAUD_ATTEMPTS_PER_DAY = 4.0
+_MCC_TYPE_CUMULATIVE = np.cumsum(MCC_TYPE_SHARES, axis=1)
 
 
-@dataclass
-class DayBatch:
-    """A day's attempts as Arrow tables (contract table + latent truth) and the approved spend."""
-
-    attempts: pa.Table
-    truth: pa.Table
-    approved_cards: np.ndarray
-    approved_usd: np.ndarray
+def take(columns: dict[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
+    """Rows `index` of a dict of equal-length arrays."""
+    return {name: values[index] for name, values in columns.items()}
 
 
-def _strings(prefix: str, numbers: np.ndarray) -> pa.Array:
-    return pc.binary_join_element_wise(prefix, pc.cast(pa.array(numbers, pa.int64()), pa.string()), "")
+def concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Concatenate dicts of arrays with the same keys."""
+    parts = [part for part in parts if len(next(iter(part.values())))] or parts[:1]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
-def _categorical(values: tuple[str, ...] | np.ndarray, codes: np.ndarray) -> pa.Array:
-    dictionary = pa.array(list(values), pa.string())
-    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary).dictionary_decode()
+class AttemptGenerator:
+    """Draws first attempts and evaluates attempts against the truth; holds no per-attempt state."""
 
+    def __init__(self, world: World, cards: CardPopulation, people: CustomerPopulation, start: np.datetime64) -> None:
+        self.world, self.cards, self.people, self.start = world, cards, people, np.datetime64(start, "D")
+        self.domestic = MerchantPool(world, mccs=None, by_country=True)
+        self.anywhere = MerchantPool(world, mccs=None, by_country=False)
+        self.risky = MerchantPool(world, mccs=RISKY_MCCS, by_country=False)
+        self.subscriptions = MerchantPool(world, mccs=SUBSCRIPTION_MCCS, by_country=True)
+        # Per-card attributes as small integers (cheap, cache-friendly gathers).
+        self.card_bin = cards.bin_index.astype(np.int16)
+        self.card_issuer = world.bin_issuer[cards.bin_index].astype(np.int16)
+        self.card_network = world.bin_network[cards.bin_index].astype(np.int8)
+        self.card_type = world.bin_card_type[cards.bin_index].astype(np.int8)
+        self.card_country = world.issuer_country[self.card_issuer].astype(np.int8)
+        self.card_segment = people.segment[cards.customer].astype(np.int8)
+        self.card_expires_day = cards.expires_day
+        self.merchant_mcc = world.merchant_mcc.astype(np.int8)
+        self.merchant_country = world.merchant_country.astype(np.int8)
 
-def _draw_outcomes(world: World, context: dict, gateway: np.ndarray, optimization: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw each attempt's outcome from the truth: returns (p_approve, is_approved, decline code index or -1)."""
-    stages = stage_probabilities(world, context, gateway, optimization)
-    fails = rng.random(stages.shape) < stages
-    first_fail = np.where(fails.any(axis=1), fails.argmax(axis=1), -1)
-    return np.prod(1.0 - stages, axis=1), first_fail < 0, first_fail
+    def _date(self, chunk: Chunk) -> np.datetime64:
+        return self.start + np.timedelta64(chunk.day, "D")
 
-
-def simulate_day(world: World, cards: CardPopulation, *, day: int, n: int, start: np.datetime64, first_number: int, rng: np.random.Generator, new_day: bool = True) -> DayBatch:
-    """Simulate `n` first attempts (plus retries) of day `day`; ids start at `first_number`.
-
-    `new_day` applies the day's pay-day refills first (the first chunk of a day does)."""
-    date = start + np.timedelta64(day, "D")
-    day_of_month = int(str(date)[8:10])
-    if new_day:
-        cards.start_day(day_of_month, rng)
-    card = cards.draw_cards(n, rng)
-    bin_index = cards.bin_index[card]
-    issuer = world.bin_issuer[bin_index]
-    network = world.bin_network[bin_index]
-    country = world.issuer_country[issuer]
-    is_stolen = cards.stolen_day[card] <= day
-    merchant = np.minimum(np.searchsorted(np.cumsum(world.merchant_weight), rng.random(n)), len(world.merchant_ids) - 1)
-    risky_merchants = np.flatnonzero(np.isin(world.merchant_mcc, _RISKY_MCC))
-    merchant = np.where(is_stolen & (rng.random(n) < 0.7), rng.choice(risky_merchants, n), merchant)
-    mcc = world.merchant_mcc[merchant]
-    transaction_type = np.where(rng.random(n) < 0.75, _MCC_MAIN_TYPE[mcc], rng.integers(0, len(TRANSACTION_TYPES), n))
-    hour = np.where(is_stolen, rng.choice(24, n, p=FRAUD_HOUR_WEIGHTS), rng.choice(24, n, p=HOUR_WEIGHTS))
-    seconds = rng.integers(0, 3600 * 10**6, n)
-    is_cnp = rng.random(n) < np.where(is_stolen, 0.95, _MCC_CNP[mcc])
-    card_type_factor = np.array([1.0, 0.8, 0.4])[world.bin_card_type[bin_index]]
-    amount_usd = _MCC_MEAN_USD[mcc] * card_type_factor * rng.lognormal(-0.3, 0.8, n) * np.where(is_stolen, 3.0, 1.0)
-    amount_usd = np.maximum(np.round(amount_usd, 2), 0.5)
-
-    def context_at(hours: np.ndarray, days: np.ndarray, rows: np.ndarray) -> dict:
-        in_range = np.clip(days, 0, world.days - 1)
-        outage = world.issuer_outage_days[issuer[rows], in_range] & (np.abs(world.issuer_outage_hour[issuer[rows], in_range] - hours) <= 1)
-        expires = cards.expires_on[card[rows]]
-        return {
-            "issuer": issuer[rows], "network": network[rows], "country": country[rows],
-            "transaction_type": transaction_type[rows], "mcc": mcc[rows], "amount_usd": amount_usd[rows],
-            "available_usd": cards.limit_usd[card[rows]] * cards.level[card[rows]],
-            "is_expired": (start + days.astype("timedelta64[D]")) > expires,
-            "is_stolen": is_stolen[rows], "is_card_not_present": is_cnp[rows], "hour": hours, "day": days,
-            "is_issuer_outage": outage,
+    def first_attempts(self, chunk: Chunk, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """`n` new payments in the chunk: the owners' own, then fraudsters' on stolen cards (each in time order)."""
+        day_us, cards = chunk.day * DAY_US, self.cards
+        active = np.flatnonzero((cards.stolen_at_us <= chunk.start_us) & (chunk.start_us < cards.stolen_at_us + FRAUD_WINDOW_US))
+        fraud_mass = mass_between(FRAUD_HOUR_WEIGHTS, chunk.start_us - day_us, chunk.end_us - day_us)
+        n_fraud = min(int(rng.poisson(len(active) * FRAUD_ATTEMPTS_PER_DAY * fraud_mass)), n // 2) if len(active) else 0
+        n_own = n - n_fraud
+        # The owners' payments, in time order (times are drawn sorted, everything else independently).
+        card = cards.pick(n_own, self._date(chunk), day_us, rng)
+        segment = self.card_segment[card]
+        country = self.card_country[card]
+        merchant = self.domestic.draw(country, rng)
+        cross = np.flatnonzero(rng.random(n_own) < np.where(segment > 0, 0.2, 0.08))
+        merchant[cross] = self.anywhere.draw(None, rng, len(cross))
+        today = int(self._date(chunk).astype(np.int64))
+        stored = np.flatnonzero((self.card_expires_day[card] < today) & (rng.random(n_own) < 0.75))
+        merchant[stored] = self.subscriptions.draw(country[stored], rng)
+        mcc = self.merchant_mcc[merchant]
+        u = rng.random(n_own)
+        transaction_type = (u >= _MCC_TYPE_CUMULATIVE[mcc, 0]).astype(np.int8) + (u >= _MCC_TYPE_CUMULATIVE[mcc, 1])
+        cnp = (transaction_type > 0) | (rng.random(n_own) < MCC_CNP_SHARE[mcc])
+        sigma = np.where(transaction_type == 0, 0.9, 0.25)
+        mean = MCC_MEAN_USD[mcc] * CARD_TYPE_AMOUNT[self.card_type[card]] * SEGMENT_AMOUNT[segment]
+        amount = mean * np.exp(sigma * rng.standard_normal(n_own) - sigma**2 / 2)
+        own = {
+            "time_us": day_us + draw_times(HOUR_WEIGHTS, chunk.start_us - day_us, chunk.end_us - day_us, n_own, rng, ordered=True),
+            "card": card, "merchant": merchant, "amount_usd": amount, "transaction_type": transaction_type,
+            "is_card_not_present": cnp, "is_fraud": np.zeros(n_own, bool),
         }
+        # Fraudsters: card-not-present, risky merchants anywhere, high amounts, odd hours.
+        fraud_card = active[rng.integers(0, max(len(active), 1), n_fraud)].astype(np.int32)
+        fraud_merchant = self.risky.draw(None, rng, n_fraud)
+        fraud_mcc = self.merchant_mcc[fraud_merchant]
+        fraud = {
+            "time_us": day_us + draw_times(FRAUD_HOUR_WEIGHTS, chunk.start_us - day_us, chunk.end_us - day_us, n_fraud, rng, ordered=True),
+            "card": fraud_card, "merchant": fraud_merchant,
+            "amount_usd": 3.0 * MCC_MEAN_USD[fraud_mcc] * np.exp(0.8 * rng.standard_normal(n_fraud) - 0.32),
+            "transaction_type": np.zeros(n_fraud, np.int8), "is_card_not_present": rng.random(n_fraud) < 0.95,
+            "is_fraud": np.ones(n_fraud, bool),
+        }
+        rows = concat([own, fraud])  # two runs in time order (sorted together at the chunk's end)
+        rows["amount_usd"] = np.maximum(np.round(rows["amount_usd"], 2), 0.5)
+        rows["attempt_number"] = np.zeros(n, np.int8)
+        rows["payment"] = np.full(n, -1, np.int64)
+        return rows
 
-    rows = np.arange(n)
-    context = context_at(hour, np.full(n, day), rows)
-    gateway, optimization, propensity = draw_actions(network, country, rng)
-    p_approve, approved, code = _draw_outcomes(world, context, gateway, optimization, rng)
-    micros = day * 86_400 * 10**6 + hour.astype(np.int64) * 3600 * 10**6 + seconds
+    def evaluate(self, rows: dict[str, np.ndarray], chunk: Chunk, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Log an action for each attempt and draw the issuer's answer from the truth functions."""
+        world, cards, card = self.world, self.cards, rows["card"]
+        n = len(card)
+        date = self._date(chunk)
+        country = self.card_country[card]
+        merchant_country = self.merchant_country[rows["merchant"]]
+        facts = {
+            "issuer": self.card_issuer[card], "network": self.card_network[card], "issuer_country": country,
+            "card_type": self.card_type[card], "transaction_type": rows["transaction_type"],
+            "mcc": self.merchant_mcc[rows["merchant"]], "day": np.full(n, chunk.day, np.int16),
+            "hour": ((rows["time_us"] - chunk.day * DAY_US) // HOUR_US).astype(np.int8),
+            "day_of_month": np.full(n, int(str(date)[8:10]), np.int8),
+            "amount_usd": rows["amount_usd"], "available_usd": cards.available_usd[card],
+            "is_expired": self.card_expires_day[card] < int(date.astype(np.int64)),
+            "is_stolen": cards.stolen_at_us[card] <= rows["time_us"],
+            "is_card_not_present": rows["is_card_not_present"], "is_cross_border": merchant_country != country,
+        }
+        gateway, optimization, propensity = draw_actions(facts["network"], facts["issuer_country"], facts["is_card_not_present"], rng)
+        context = build_context(world, facts)
+        stages = stage_list(context, gateway, optimization)
+        u = rng.random(n)
+        code = _draw_codes(stages, u)
+        prior = _prior_spend(card, rows["time_us"], np.where(code == APPROVED, rows["amount_usd"], 0.0), cards.size)
+        again = np.flatnonzero(prior > 0.005)
+        if len(again):
+            # Only the insufficient-funds check depends on the balance: re-evaluate it there.
+            facts["available_usd"] = facts["available_usd"].copy()
+            facts["available_usd"][again] = np.maximum(facts["available_usd"][again] - prior[again], 0.0)
+            subset = {name: context[name][again] for name in ("amount_usd", "day_of_month", "issuer_retry_lift")}
+            subset["available_usd"] = facts["available_usd"][again]
+            stages[2] = stages[2].copy()
+            stages[2][again] = insufficient_funds_stage(subset, optimization[again])
+            code[again] = _draw_codes([stage[again] for stage in stages], u[again])
+        facts.update(bin_index=self.card_bin[card], merchant_country=merchant_country, gateway=gateway, optimization=optimization,
+                     propensity=propensity, outcome=code, p_approve=passed_checks(stages)[-1])
+        return facts
 
-    # Retries: some soft declines are tried again minutes to hours later, same payment.
-    retried = np.flatnonzero(~approved & _SOFT[np.maximum(code, 0)] & (rng.random(n) < RETRY_SHARE))
-    delay = np.maximum(rng.exponential(2 * 3600 * 10**6, len(retried)), 60 * 10**6).astype(np.int64)
-    retry_micros = micros[retried] + delay
-    retry_days = (retry_micros // (86_400 * 10**6)).astype(np.int64)
-    retry_hours = (retry_micros // (3600 * 10**6) % 24).astype(np.int64)
-    retry_context = context_at(retry_hours, retry_days, retried)
-    retry_gateway, retry_optimization, retry_propensity = draw_actions(network[retried], country[retried], rng)
-    retry_p, retry_approved, retry_code = _draw_outcomes(world, retry_context, retry_gateway, retry_optimization, rng)
+    def retries(self, rows: dict[str, np.ndarray], outcome: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Some soft declines are tried again minutes to hours later, under the same payment."""
+        p = RETRY_PROBABILITY[outcome] * np.where(rows["is_fraud"], 2.0, 1.0)
+        chosen = np.flatnonzero((rows["attempt_number"] < MAX_ATTEMPTS_PER_PAYMENT - 1) & (rng.random(len(outcome)) < p))
+        retry = take(rows, chosen)
+        median = np.where(retry["is_fraud"], 90.0, RETRY_MEDIAN_SECONDS[outcome[chosen]])
+        seconds = np.clip(median * np.exp(rng.standard_normal(len(chosen))), 30.0, 2 * 86_400.0)
+        retry["time_us"] = retry["time_us"] + (seconds * 1e6).astype(np.int64)
+        retry["attempt_number"] = retry["attempt_number"] + 1
+        return retry
 
-    source = np.concatenate([rows, retried])
-    total = len(source)
-    numbers = first_number + np.arange(total)
-    payment_numbers = np.concatenate([numbers[:n], numbers[retried]])
-    all_code = np.concatenate([code, retry_code])
-    all_approved = np.concatenate([approved, retry_approved])
-    all_micros = np.concatenate([micros, retry_micros])
-    all_gateway = np.concatenate([gateway, retry_gateway])
-    all_optimization = np.concatenate([optimization, retry_optimization])
-    all_propensity = np.concatenate([propensity, retry_propensity])
-    currency_units = amount_usd[source] / _COUNTRY_USD_PER_UNIT[country[source]]
-    timestamps = pa.array(np.datetime64(str(start), "us") + all_micros.astype("timedelta64[us]"), pa.timestamp("us"))
-    currency_codes = tuple(COUNTRY_CURRENCY[c] for c in COUNTRIES)
-    attempt_ids = _strings("att_", numbers)
-    attempts = pa.table({
-        "attempt_id": attempt_ids,
-        "payment_id": _strings("pay_", payment_numbers),
-        "attempted_at": timestamps,
-        "card_id": _strings("card_", card[source]),
-        "customer_id": _strings("cus_", cards.customer_index[card[source]]),
-        "merchant_id": _categorical(world.merchant_ids, merchant[source]),
-        "merchant_category": _categorical(world.mcc_codes, mcc[source]),
-        "amount_minor": pa.array(np.round(currency_units * 100).astype(np.int64)),
-        "currency_code": _categorical(currency_codes, country[source]),
-        "card_bin": _categorical(world.bin_codes, bin_index[source]),
-        "issuer_id": _categorical(world.issuer_ids, issuer[source]),
-        "issuer_country": _categorical(COUNTRIES, country[source]),
-        "card_network": _categorical(NETWORKS, network[source]),
-        "card_type": _categorical(CARD_TYPES, world.bin_card_type[bin_index[source]]),
-        "card_expires_on": pa.array(cards.expires_on[card[source]], pa.date32()),
-        "transaction_type": _categorical(TRANSACTION_TYPES, transaction_type[source]),
-        "product_family": _categorical(tuple(spec[0] for spec in _MCC), mcc[source]),
-        "gateway": _categorical(GATEWAYS, all_gateway),
-        "optimization": _categorical(OPTIMIZATION_COMBOS, all_optimization),
-        "decision_propensity": pa.array(all_propensity, pa.float64(), mask=np.isnan(all_propensity)),
-        "is_approved": pa.array(all_approved),
-        "decline_code": pa.array(np.array(DECLINE_CODES, dtype=object)[np.maximum(all_code, 0)], pa.string(), mask=all_approved),
-    }, schema=RAW_SCHEMAS["payment_attempts"])
-    truth_columns = {"attempt_id": attempt_ids}
-    for field in CONTEXT_FIELDS:
-        truth_columns[field] = pa.array(np.concatenate([np.asarray(context[field]), np.asarray(retry_context[field])]))
-    truth_columns["gateway"] = attempts["gateway"]
-    truth_columns["optimization"] = attempts["optimization"]
-    truth_columns["p_approve"] = pa.array(np.concatenate([p_approve, retry_p]))
-    order = np.argsort(all_micros, kind="stable")
-    spent = all_approved
-    return DayBatch(
-        attempts=attempts.take(order),
-        truth=pa.table(truth_columns).take(order),
-        approved_cards=card[source][spent],
-        approved_usd=amount_usd[source][spent],
-    )
+
+def _draw_codes(stages: list[np.ndarray], u: np.ndarray) -> np.ndarray:
+    """Outcome code per attempt (0-4: first failing check = decline code, 5: approved) from one uniform each.
+
+    code > k exactly when checks 0..k all pass, which has probability passed_k; with
+    v = 1 - u uniform on (0, 1], code = #{k : v <= passed_k} (passed_k decreases in k)."""
+    threshold = 1.0 - u
+    code = np.zeros(len(u), dtype=np.int8)
+    for passed in passed_checks(stages):
+        code += threshold <= passed
+    return code
+
+
+def _prior_spend(card: np.ndarray, time_us: np.ndarray, amount: np.ndarray, n_cards: int) -> np.ndarray:
+    """For each attempt, the sum of `amount` over the same card's earlier attempts (in time).
+
+    Only cards seen more than once need it: those rows are sorted by (card, time) and summed."""
+    prior = np.zeros(len(card))
+    repeated = np.flatnonzero(np.bincount(card, minlength=n_cards)[card] > 1)
+    if not len(repeated):
+        return prior
+    sub_card, sub_amount = card[repeated], amount[repeated]
+    order = np.argsort(sub_card.astype(np.int64) * DAY_US + time_us[repeated] % DAY_US)  # a chunk lies within one day
+    sorted_amount = sub_amount[order]
+    running = np.cumsum(sorted_amount) - sorted_amount
+    sorted_card = sub_card[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = sorted_card[1:] != sorted_card[:-1]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    prior[repeated[order]] = running - running[group_start]
+    return prior

@@ -1,114 +1,142 @@
-"""Customers (consumers and businesses), their product holdings, engagement, and past offers.
+"""The customer population: consumers and businesses, and what they held before the period.
 
-An offer is accepted with a probability that depends on the customer's income, credit score,
-age, segment, engagement and holdings; a deal's size depends strongly on segment and income,
-so ranking by expected payoff p * r - c differs from ranking by p.
-
->>> rng = np.random.default_rng(0)
->>> people = draw_customers(50, rng)
->>> features = {"segment": people["segment"], "income_usd": people["income_usd"], "credit_score": people["credit_score"],
-...             "age": people["age"], "engagement_30d": np.ones(50), "holdings": np.ones(50)}
->>> p = acceptance_probability(features, "savings")
->>> bool(((p >= 0) & (p <= 1)).all())
+>>> people = CustomerPopulation.draw(1_000, start=np.datetime64("2025-01-01"), seed=1)
+>>> people.size, bool((people.credit_score >= 300).all() and (people.credit_score <= 900).all())
+(1000, True)
+>>> bool(np.isnan(people.age_years[people.segment > 0]).all())
+True
+>>> table = people.customers_table(np.datetime64("2025-01-01"))
+>>> table.schema == WRITE_SCHEMAS["customers"]
 True
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
+
 import numpy as np
+import pyarrow as pa
 
-__all__ = [
-    "PRODUCTS", "SEGMENTS", "CHANNELS", "CONTACT_COST_MINOR", "draw_customers", "eligible_products",
-    "acceptance_probability", "expected_deal_size", "holding_probability",
-]
+from payloom_sim.arrowcols import IdColumn, categorical, dates, fixed_ids, numeric, timestamps
+from payloom_sim.calendar import DAY_US
+from payloom_sim.constants import (
+    COUNTRIES, COUNTRY_CURRENCY, COUNTRY_WEIGHTS, CURRENCIES, OCCUPATIONS_BUSINESS, OCCUPATIONS_CONSUMER,
+    PRODUCT_NAMES, SEGMENTS, usd_per_unit,
+)
+from payloom_sim.crosssell import SEGMENT_LOG_INCOME, eligible
+from payloom_sim.schemas import WRITE_SCHEMAS
 
-SEGMENTS = ("consumer", "small_business", "enterprise")
-#: product -> (who can hold it: consumer/business/any, acceptance base logit, mean deal size in USD for a median customer)
-PRODUCTS = {
-    "savings": ("any", -1.6, 60.0),
-    "checking": ("any", -2.0, 40.0),
-    "credit_card": ("consumer", -1.9, 180.0),
-    "loan": ("consumer", -2.6, 900.0),
-    "mortgage": ("consumer", -3.4, 4500.0),
-    "investment": ("consumer", -2.8, 1200.0),
-    "insurance": ("consumer", -2.2, 300.0),
-    "working_capital": ("business", -2.2, 6000.0),
-    "merchant_cash_advance": ("business", -2.5, 3000.0),
-    "business_credit_card": ("business", -1.8, 700.0),
-}
-CHANNELS = ("web", "app", "support", "email", "branch")
-INTERACTION_KINDS = ("visit", "login", "inquiry", "complaint")
-#: Cost of one contact, by how the offer is made (US cents).
-CONTACT_COST_MINOR = {"email": 150, "phone": 900, "branch": 2500}
-OCCUPATIONS_CONSUMER = ("engineer", "teacher", "nurse", "retail", "manager", "student", "retired", "self_employed")
-OCCUPATIONS_BUSINESS = ("retail", "hospitality", "software", "logistics", "manufacturing", "services")
+__all__ = ["CustomerPopulation", "COUNTRY_INCOME_SCALE", "customer_ids"]
+
+#: Income level of each country relative to the US (same order as COUNTRIES).
+COUNTRY_INCOME_SCALE = np.array([1.0, 0.8, 0.85, 0.75, 0.85, 0.2, 0.1, 0.25])
+_COUNTRY_CURRENCY_CODE = np.array([CURRENCIES.index(COUNTRY_CURRENCY[c]) for c in COUNTRIES])
+_OCCUPATIONS = OCCUPATIONS_CONSUMER + OCCUPATIONS_BUSINESS
+_HOLDING_BASE = np.array([0.6, 1.6, 0.2, -1.3, -1.6, -1.4, -0.7, -0.9, -1.8, -0.1])
 
 
-def draw_customers(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Latent and observable attributes of `n` customers."""
-    segment = rng.choice(len(SEGMENTS), n, p=[0.86, 0.11, 0.03])
-    age = np.where(segment == 0, np.clip(rng.normal(42, 14, n), 18, 90), np.nan)
-    income = np.exp(rng.normal(np.array([10.9, 12.3, 14.5])[segment], 0.6))
-    credit = np.clip(np.round(rng.normal(680, 80, n) + 20 * np.log(income / 50_000)), 300, 900).astype(np.int32)
-    return {
-        "segment": segment,
-        "age": age,
-        "income_usd": income,
-        "credit_score": credit,
-        "engagement_rate": rng.lognormal(1.0, 0.8, n),  # interactions per 30 days
-        "tenure_days": rng.integers(30, 15 * 365, n),
-    }
+def customer_ids(numbers: np.ndarray) -> pa.Array:
+    """'cus_00000042' style ids."""
+    return fixed_ids("cus_", numbers, 8)
 
 
-def eligible_products(segment: np.ndarray) -> np.ndarray:
-    """Boolean (customers, products): which products each customer could hold."""
-    who = np.array([spec[0] for spec in PRODUCTS.values()])
-    is_business = (np.asarray(segment) > 0)[:, None]
-    return (who == "any") | ((who == "consumer") & ~is_business) | ((who == "business") & is_business)
+@dataclass
+class CustomerPopulation:
+    """Parallel arrays, one entry per customer; `holds` is the evolving product ownership."""
+
+    segment: np.ndarray          # index into SEGMENTS
+    country: np.ndarray          # index into COUNTRIES
+    age_years: np.ndarray        # NaN for businesses
+    income_usd: np.ndarray
+    credit_score: np.ndarray     # int32
+    occupation: np.ndarray       # index into consumer + business occupations
+    created_us: np.ndarray       # relationship start, microseconds relative to the period start (< 0)
+    engagement_rate: np.ndarray  # interactions per 30 days
+    holds: np.ndarray            # (customers, products) bool: held now
+    initial_holdings: dict[str, np.ndarray]  # customer, product, opened_us, closed_us (-1: open)
+
+    @property
+    def size(self) -> int:
+        return len(self.segment)
+
+    @cached_property
+    def ids(self) -> IdColumn:
+        """customer_id strings, rendered once."""
+        return IdColumn("cus_", self.size, 8)
+
+    @classmethod
+    def draw(cls, n: int, *, start: np.datetime64, seed: int) -> "CustomerPopulation":
+        rng = np.random.default_rng([seed, 2])
+        segment = rng.choice(len(SEGMENTS), n, p=[0.86, 0.11, 0.03])
+        country = rng.choice(len(COUNTRIES), n, p=COUNTRY_WEIGHTS)
+        consumer = segment == 0
+        age = np.where(consumer, np.clip(rng.normal(43.0, 15.0, n), 18.0, 92.0), np.nan)
+        z_income = rng.normal(0.0, 1.0, n)
+        income = np.exp(SEGMENT_LOG_INCOME[segment, 0] + SEGMENT_LOG_INCOME[segment, 1] * z_income) * COUNTRY_INCOME_SCALE[country]
+        score = 680 + 45 * z_income + np.where(consumer, 1.3 * (np.nan_to_num(age, nan=43.0) - 43.0), 0.0) + rng.normal(0, 65, n)
+        occupation = np.where(consumer, rng.integers(0, len(OCCUPATIONS_CONSUMER), n),
+                              len(OCCUPATIONS_CONSUMER) + rng.integers(0, len(OCCUPATIONS_BUSINESS), n))
+        max_tenure_days = np.where(consumer, np.maximum((np.nan_to_num(age) - 18.0) * 365.0, 60.0), 20 * 365.0)
+        tenure_days = 30 + rng.random(n) * np.minimum(max_tenure_days, 25 * 365.0)
+        people = cls(
+            segment=segment, country=country, age_years=age, income_usd=income,
+            credit_score=np.clip(np.round(score), 300, 900).astype(np.int32), occupation=occupation,
+            created_us=-(tenure_days * DAY_US).astype(np.int64),
+            engagement_rate=rng.lognormal(np.log(2.5), 0.9, n) * np.where(consumer, 1.0, 1.6),
+            holds=np.zeros((n, len(PRODUCT_NAMES)), dtype=bool), initial_holdings={},
+        )
+        people._draw_holdings(rng, z_income)
+        return people
+
+    def _draw_holdings(self, rng: np.random.Generator, z_income: np.ndarray) -> None:
+        """Ownership before the period depends on segment, income, age and credit score."""
+        n = self.size
+        credit = ((self.credit_score - 680) / 80.0)[:, None]
+        age = np.nan_to_num((self.age_years - 43.0) / 15.0)[:, None]
+        logit = _HOLDING_BASE + 0.6 * z_income[:, None] + 0.4 * credit
+        logit[:, PRODUCT_NAMES.index("mortgage")] += 0.8 * age[:, 0] - 0.5 * age[:, 0] ** 2
+        logit[:, PRODUCT_NAMES.index("investment")] += 0.5 * age[:, 0]
+        can_hold = eligible(self.segment[:, None], np.arange(len(PRODUCT_NAMES))[None, :])
+        ever = (rng.random((n, len(PRODUCT_NAMES))) < 1.0 / (1.0 + np.exp(-logit))) & can_hold
+        customer, product = np.nonzero(ever)
+        opened = (self.created_us[customer] * rng.random(len(customer))).astype(np.int64)
+        closed_before = rng.random(len(customer)) < 0.08
+        closed = np.where(closed_before, (opened * rng.random(len(customer))).astype(np.int64), -1)
+        self.holds[customer[~closed_before], product[~closed_before]] = True
+        self.initial_holdings = {"customer": customer, "product": product, "opened_us": opened, "closed_us": closed}
+
+    def currency_code(self) -> np.ndarray:
+        """Index into CURRENCIES of each customer's home currency."""
+        return _COUNTRY_CURRENCY_CODE[self.country]
+
+    def customers_table(self, start: np.datetime64) -> pa.Table:
+        """The `customers` raw table (income converted to the home currency at the start date's rate)."""
+        rate = np.array([usd_per_unit(code, start) for code in CURRENCIES])[self.currency_code()]
+        birth = np.datetime64(start, "D") - np.round(np.nan_to_num(self.age_years) * 365.25).astype("timedelta64[D]")
+        return pa.Table.from_arrays([
+            self.ids.take(np.arange(self.size)),
+            timestamps(start, self.created_us),
+            dates(birth, mask=np.isnan(self.age_years)),
+            numeric(np.round(self.income_usd / rate * 100), pa.int64()),
+            categorical(CURRENCIES, self.currency_code()),
+            categorical(_OCCUPATIONS, self.occupation),
+            numeric(self.credit_score, pa.int32()),
+            categorical(COUNTRIES, self.country),
+            categorical(SEGMENTS, self.segment),
+        ], schema=WRITE_SCHEMAS["customers"])
+
+    def initial_holdings_table(self, start: np.datetime64) -> pa.Table:
+        """`product_holdings` rows for ownership that began before the period."""
+        h = self.initial_holdings
+        return holdings_table(start, h["customer"], h["product"], h["opened_us"], h["closed_us"])
 
 
-def _z_income(income_usd: np.ndarray) -> np.ndarray:
-    return (np.log(income_usd) - 11.0) / 1.2
-
-
-def holding_probability(people: dict[str, np.ndarray]) -> np.ndarray:
-    """P(holding each product at the start), shape (customers, products)."""
-    base = np.array([0.5, 1.5, 0.0, -1.2, -1.8, -1.5, -0.6, -0.8, -1.5, 0.0])
-    z = _z_income(people["income_usd"])[:, None]
-    credit = ((people["credit_score"] - 680) / 80)[:, None]
-    logit = base + 0.6 * z + 0.4 * credit
-    return eligible_products(people["segment"]) / (1 + np.exp(-logit))
-
-
-def acceptance_probability(features: dict[str, np.ndarray], product: str) -> np.ndarray:
-    """P(accept an offer of `product` | customer features at the time of the offer).
-
-    features: segment (index), income_usd, credit_score, age (NaN for businesses),
-    engagement_30d (interactions in the last 30 days), holdings (products held).
-    """
-    _, base, _ = PRODUCTS[product]
-    z = _z_income(np.asarray(features["income_usd"], dtype=float))
-    credit = (np.asarray(features["credit_score"], dtype=float) - 680) / 80
-    age = np.nan_to_num((np.asarray(features["age"], dtype=float) - 42) / 14)
-    engagement = np.log1p(np.asarray(features["engagement_30d"], dtype=float))
-    holdings = np.asarray(features["holdings"], dtype=float)
-    logit = base + 0.45 * engagement + 0.15 * holdings
-    if product in ("investment", "mortgage", "insurance"):
-        logit = logit + 0.7 * z + 0.4 * age
-    elif product in ("loan", "credit_card", "merchant_cash_advance"):
-        logit = logit - 0.5 * z + 0.5 * credit
-    else:
-        logit = logit + 0.2 * z + 0.2 * credit
-    eligible = eligible_products(np.asarray(features["segment"]))[:, list(PRODUCTS).index(product)]
-    return np.where(eligible, 1 / (1 + np.exp(-logit)), 0.0)
-
-
-#: Spread (sigma of the log) of deal sizes around their expectation.
-DEAL_SIZE_SIGMA = 0.5
-
-
-def expected_deal_size(features: dict[str, np.ndarray], product: str) -> np.ndarray:
-    """E[revenue in US cents | accepted], for customers with `features` (see acceptance_probability)."""
-    _, _, mean_usd = PRODUCTS[product]
-    scale = np.exp(0.8 * _z_income(np.asarray(features["income_usd"], dtype=float)))
-    return mean_usd * 100 * scale
+def holdings_table(start: np.datetime64, customer: np.ndarray, product: np.ndarray, opened_us: np.ndarray, closed_us: np.ndarray) -> pa.Table:
+    """`product_holdings` rows; closed_us < 0 means still held (closed_at NULL)."""
+    return pa.Table.from_arrays([
+        customer_ids(customer),
+        categorical(PRODUCT_NAMES, product),
+        timestamps(start, opened_us),
+        timestamps(start, np.maximum(closed_us, 0), mask=closed_us < 0),
+    ], schema=WRITE_SCHEMAS["product_holdings"])

@@ -1,115 +1,122 @@
-"""Simulate a payments world into a raw directory, streaming one day at a time.
+"""Simulate a payments world into a raw directory, streaming chunk by chunk in time order.
 
 >>> import tempfile
->>> summary = simulate(tempfile.mkdtemp(), attempts=5_000, days=10, seed=1)
->>> summary.rows["payment_attempts"] >= 5_000
-True
+>>> scratch = tempfile.TemporaryDirectory()
+>>> summary = simulate(scratch.name, attempts=5_000, days=10, seed=1)
+>>> 4_800 < summary.rows["payment_attempts"] < 5_200, sorted(summary.rows)
+(True, ['customers', 'interactions', 'offers', 'payment_attempts', 'product_holdings'])
+>>> simulate(scratch.name, attempts=10)
+Traceback (most recent call last):
+...
+payloom_sim.errors.SimulatorError: attempts must be between 1,000 and 50,000,000, got 10: pass a size in that range (e.g. --attempts 100000)
+>>> scratch.cleanup()
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from payloom_sim.attempts import simulate_day
+from payloom_sim.attempt_tables import DIRTY_ATTEMPT_KINDS, attempt_ids, attempts_table, context_table, inject_dirty, world_dictionaries
+from payloom_sim.attempts import APPROVED, AttemptGenerator
 from payloom_sim.cards import CardPopulation, cards_for
-from payloom_sim.customer_tables import simulate_customers
-from payloom_sim.customers import PRODUCTS
+from payloom_sim.constants import CURRENCIES, DECLINE_CODES, GATEWAYS, MCC_CODES, NETWORKS, OPTIMIZATION_SETS, OPTIMIZATIONS, PRODUCT_NAMES
+from payloom_sim.customer_stream import DIRTY_OFFER_KINDS, OFFER_SHARE_PER_30_DAYS, CustomerStream
+from payloom_sim.customers import CustomerPopulation
 from payloom_sim.errors import SimulatorError
-from payloom_sim.world import CURRENCIES, GATEWAYS, OPTIMIZATION_COMBOS, build_world
+from payloom_sim.policy import LOGGED_OPTIMIZATION_SETS
+from payloom_sim.schemas import RAW_SCHEMAS, TRUTH_SCHEMAS, WRITE_SCHEMAS
+from payloom_sim.sink import ROW_GROUP_ROWS, Writer
+from payloom_sim.stream import AttemptStream
+from payloom_sim.world import build_world
 
-__all__ = ["simulate", "SimulationSummary", "SIMULATOR_VERSION", "MIN_ATTEMPTS", "MAX_ATTEMPTS"]
+__all__ = ["simulate", "SimulationSummary", "SIMULATOR_VERSION", "MIN_ATTEMPTS", "MAX_ATTEMPTS", "DEFAULT_CHUNK_ATTEMPTS", "CUSTOMERS_PER_CARD"]
 
-SIMULATOR_VERSION = "1.0"
+SIMULATOR_VERSION = "2.0.0"
 MIN_ATTEMPTS, MAX_ATTEMPTS = 1_000, 50_000_000
-DIRTY_ATTEMPT_KINDS = ("null_card_id", "negative_amount", "unknown_currency", "duplicate_attempt_id", "future_attempted_at")
-DIRTY_OFFER_KINDS = ("negative_revenue", "unknown_product", "unknown_customer")
-_DAY_OF_WEEK_WEIGHTS = np.array([0.95, 0.97, 1.0, 1.02, 1.12, 1.05, 0.89])  # Monday first
+MAX_DAYS = 3_660
+DEFAULT_CHUNK_ATTEMPTS = 250_000
+CUSTOMERS_PER_CARD = 0.8
+_CANDIDATE_BLOCK = 100_000
 
 
 @dataclass
 class SimulationSummary:
-    """What a simulation wrote: rows per table, paths, injected contract violations, timings."""
+    """What a simulation wrote: rows and part files per table, injected contract violations, timing."""
 
     out_dir: Path
     rows: dict[str, int] = field(default_factory=dict)
+    truth_rows: dict[str, int] = field(default_factory=dict)
+    files: dict[str, list[Path]] = field(default_factory=dict)
     dirty_rows: dict[str, dict[str, int]] = field(default_factory=dict)
+    cards: int = 0
+    customers: int = 0
     seconds: float = 0.0
 
-
-class _TableWriter:
-    """Appends Arrow tables to `<out>/<name>/part-00000.parquet` (one row group per append)."""
-
-    def __init__(self, folder: Path, schema: pa.Schema) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self._writer = pq.ParquetWriter(folder / "part-00000.parquet", schema, compression="snappy", store_schema=False)
-        self.rows = 0
-
-    def write(self, table: pa.Table) -> None:
-        self._writer.write_table(table)
-        self.rows += table.num_rows
-
-    def close(self) -> None:
-        self._writer.close()
+    @property
+    def manifest_path(self) -> Path:
+        return self.out_dir / "_manifest.json"
 
 
-def _split(total: int, parts: int) -> np.ndarray:
-    return np.array([len(chunk) for chunk in np.array_split(np.arange(total), parts)]) if parts else np.zeros(0, int)
-
-
-def _validate(attempts: int, days: int, dirty_fraction: float, start: str) -> np.datetime64:
-    if not MIN_ATTEMPTS <= attempts <= MAX_ATTEMPTS:
-        raise SimulatorError(f"attempts must be between {MIN_ATTEMPTS:,} and {MAX_ATTEMPTS:,}, got {attempts:,}: pass a size in that range")
-    if days < 1:
-        raise SimulatorError(f"days must be at least 1, got {days}")
-    if not 0.0 <= dirty_fraction < 0.5:
-        raise SimulatorError(f"dirty_fraction must be in [0, 0.5), got {dirty_fraction}")
+def _validate(attempts: int, days: int, dirty_fraction: float, start: str, chunk_attempts: int, seed: int) -> np.datetime64:
+    if isinstance(attempts, bool) or not isinstance(attempts, (int, np.integer)) or not MIN_ATTEMPTS <= attempts <= MAX_ATTEMPTS:
+        shown = f"{attempts:,}" if isinstance(attempts, (int, np.integer)) else repr(attempts)
+        raise SimulatorError(f"attempts must be between {MIN_ATTEMPTS:,} and {MAX_ATTEMPTS:,}, got {shown}: pass a size in that range (e.g. --attempts 100000)")
+    if not isinstance(days, (int, np.integer)) or not 1 <= days <= MAX_DAYS:
+        raise SimulatorError(f"days must be between 1 and {MAX_DAYS:,}, got {days!r}: pass the length of the simulated period in days (e.g. --days 120)")
+    if not 0.0 <= dirty_fraction <= 0.1:
+        raise SimulatorError(f"dirty_fraction must be between 0 and 0.1, got {dirty_fraction!r}: pass the share of contract-violating rows (e.g. --dirty-fraction 0.001, or 0 for clean data)")
+    if not isinstance(chunk_attempts, (int, np.integer)) or chunk_attempts < 1_000:
+        raise SimulatorError(f"chunk_attempts must be at least 1,000, got {chunk_attempts!r}: larger chunks use more memory but run faster")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SimulatorError(f"seed must be a non-negative integer, got {seed!r}")
     try:
-        return np.datetime64(start, "D")
+        return np.datetime64(str(start), "D")
     except ValueError as error:
         raise SimulatorError(f"start must be a date like 2025-01-01, got {start!r}") from error
 
 
-def _corrupt(table: pa.Table, counts: dict[str, int], rng: np.random.Generator) -> pa.Table:
-    """Break the contract in chosen rows of one day's attempts (counts per kind)."""
-    if not any(counts.values()):
-        return table
-    rows = rng.permutation(table.num_rows)
-    used = 0
-    columns = {name: table[name].combine_chunks() for name in table.column_names}
+def _prepare(out: Path, overwrite: bool) -> None:
+    """Refuse a non-empty folder unless overwrite; then remove only what a simulation writes."""
+    if out.exists() and not out.is_dir():
+        raise SimulatorError(f"{out} is a file: pass a folder to write the raw tables into")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise SimulatorError(f"{out} is not empty: pass overwrite=True (--overwrite) to replace it, or choose another folder")
+        for name in [*RAW_SCHEMAS, "_truth"]:
+            if (out / name).is_dir():
+                shutil.rmtree(out / name)
+        (out / "_manifest.json").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
 
-    def take(kind: str) -> np.ndarray:
-        nonlocal used
-        chosen = rows[used : used + counts.get(kind, 0)]
-        used += len(chosen)
-        return chosen
 
-    def replace(name: str, chosen: np.ndarray, value) -> None:
-        mask = np.zeros(table.num_rows, bool)
-        mask[chosen] = True
-        column = columns[name]
-        columns[name] = pc.if_else(pa.array(mask), pa.scalar(value, column.type), column)
+def _progress_writer(progress: TextIO | Callable[[str], object] | None) -> Callable[[str], None]:
+    if progress is None:
+        return lambda line: None
+    if callable(progress) and not hasattr(progress, "write"):
+        report = progress
 
-    replace("card_id", take("null_card_id"), None)
-    negative = take("negative_amount")
-    amounts = columns["amount_minor"].to_numpy().copy()
-    amounts[negative] = -np.maximum(amounts[negative], 1)
-    columns["amount_minor"] = pa.array(amounts)
-    replace("currency_code", take("unknown_currency"), "ZZZ")
-    replace("attempted_at", take("future_attempted_at"), np.datetime64("2100-01-01T00:00:00", "us"))
-    duplicates = take("duplicate_attempt_id")
-    corrupted = pa.table(columns, schema=table.schema)
-    return pa.concat_tables([corrupted, corrupted.take(duplicates)]) if len(duplicates) else corrupted
+        def call(line: str) -> None:
+            report(line)
+        return call
+
+    def write(line: str) -> None:
+        progress.write(line + "\n")  # type: ignore[union-attr]
+        progress.flush()  # type: ignore[union-attr]
+    return write
+
+
+def _dirty_counts(total: int, shares: np.ndarray) -> np.ndarray:
+    """Spread `total` over chunks by cumulative share (exact total)."""
+    cumulative = np.round(np.cumsum(shares) / shares.sum() * total).astype(np.int64)
+    return np.diff(np.concatenate([[0], cumulative]))
 
 
 def simulate(
@@ -120,98 +127,107 @@ def simulate(
     start: str = "2025-01-01",
     days: int = 120,
     dirty_fraction: float = 0.0,
+    chunk_attempts: int = DEFAULT_CHUNK_ATTEMPTS,
     write_truth: bool = True,
-    chunk_attempts: int = 250_000,
     overwrite: bool = False,
-    progress: TextIO | None = None,
+    progress: TextIO | Callable[[str], object] | None = None,
+    row_group_rows: int = ROW_GROUP_ROWS,
+    threaded: bool = True,
 ) -> SimulationSummary:
-    """Write the raw tables of a simulated world (and its ground truth) under `out_dir`.
+    """Write the raw tables of a simulated world (and its ground truth under `_truth/`) to `out_dir`.
 
-    Same arguments, same bytes. Memory is bounded by the card and customer populations
-    (capped) and by `chunk_attempts`, not by `attempts`: attempts are generated and written a
-    day at a time, in chunks of at most `chunk_attempts` first attempts.
+    The same arguments give byte-identical files. Memory is bounded by the card and customer
+    populations (capped) and by `chunk_attempts`, not by `attempts`. `progress` gets a line
+    about every 10% (a text stream such as sys.stderr, or a callable).
     """
-    start_day = _validate(attempts, days, dirty_fraction, start)
-    if chunk_attempts < 1_000:
-        raise SimulatorError(f"chunk_attempts must be at least 1,000, got {chunk_attempts:,}")
+    start_day = _validate(attempts, days, dirty_fraction, start, chunk_attempts, seed)
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise SimulatorError(f"{out} is not empty: pass overwrite=True (--overwrite) to replace it, or choose another folder")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _prepare(out, overwrite)
+    say = _progress_writer(progress)
     began = time.perf_counter()
     world = build_world(seed=seed, days=days)
-    cards = CardPopulation.draw(world, n_cards=cards_for(attempts), start=start_day, seed=seed)
-    dates = start_day + np.arange(days).astype("timedelta64[D]")
-    weights = _DAY_OF_WEEK_WEIGHTS[(dates.astype("datetime64[D]").view("int64") - 4) % 7]
-    # Retries add attempts: each day's first attempts are sized from the retry ratio seen so far,
-    # so the running total tracks the day-of-week weighted target and the total lands on `attempts`.
-    target_by_end_of_day = np.round(np.cumsum(weights) / weights.sum() * attempts).astype(np.int64)
-    retry_ratio, first_so_far = 0.08, 0
-    dirty_total = {kind: int(round(attempts * dirty_fraction / len(DIRTY_ATTEMPT_KINDS))) for kind in DIRTY_ATTEMPT_KINDS}
-    dirty_per_day = {kind: _split(total, days) for kind, total in dirty_total.items()}
-    writers = {"payment_attempts": _TableWriter(out / "payment_attempts", _schema("payment_attempts"))}
-    truth_writer = None
-    number = 0
-    report_every = max(days // 10, 1)
-    for day in range(days):
-        first = max(int(round((target_by_end_of_day[day] - number) / (1 + retry_ratio))), 1)
-        parts = -(-first // chunk_attempts)
-        for part, part_size in enumerate(_split(first, parts)):
-            rng = np.random.default_rng([seed, 100, day, part])
-            batch = simulate_day(world, cards, day=day, n=int(part_size), start=start_day, first_number=number, rng=rng, new_day=part == 0)
-            number += batch.attempts.num_rows
-            cards.spend(batch.approved_cards, batch.approved_usd)
-            dirty_counts = {kind: int(per_day[day]) if part == 0 else 0 for kind, per_day in dirty_per_day.items()}
-            writers["payment_attempts"].write(_corrupt(batch.attempts, dirty_counts, rng))
-            if write_truth:
-                if truth_writer is None:
-                    truth_writer = _TableWriter(out / "_truth" / "attempt_context", batch.truth.schema)
-                truth_writer.write(batch.truth)
-        first_so_far += first
-        retry_ratio = number / first_so_far - 1
-        if progress is not None and ((day + 1) % report_every == 0 or day + 1 == days):
-            rate = writers["payment_attempts"].rows / (time.perf_counter() - began)
-            progress.write(f"simulated day {day + 1}/{days}: {writers['payment_attempts'].rows:,} attempts ({rate:,.0f}/s)\n")
-            progress.flush()
-    for writer in [*writers.values(), *([truth_writer] if truth_writer else [])]:
-        writer.close()
+    n_cards = cards_for(attempts)
+    people = CustomerPopulation.draw(max(int(n_cards * CUSTOMERS_PER_CARD), 1), start=start_day, seed=seed)
+    cards = CardPopulation.draw(world, people, n_cards=n_cards, start=start_day, attempts_per_day=attempts / days, seed=seed)
+    stream = AttemptStream(AttemptGenerator(world, cards, people, start_day), attempts=attempts, days=days, chunk_attempts=chunk_attempts)
+    customers = CustomerStream(people, start=start_day, days=days)
+    shares = np.array([chunk.share for chunk in stream.chunks])
+    dictionaries = world_dictionaries(world)
+    per_kind = max(int(round(attempts * dirty_fraction / len(DIRTY_ATTEMPT_KINDS))), 1) if dirty_fraction > 0 else 0
+    attempt_plan = {kind: np.cumsum(_dirty_counts(per_kind, shares)) for kind in DIRTY_ATTEMPT_KINDS}
+    attempt_done = {kind: 0 for kind in DIRTY_ATTEMPT_KINDS}
+    expected_offers = people.size * OFFER_SHARE_PER_30_DAYS * days / 30.0
+    offer_kind = max(int(round(expected_offers * dirty_fraction)), 1) if dirty_fraction > 0 else 0
+    customers.dirty_plan = {kind: _dirty_counts(offer_kind, np.ones(days)) for kind in DIRTY_OFFER_KINDS}
 
-    dirty_offers = {kind: (1 if dirty_fraction > 0 else 0) for kind in DIRTY_OFFER_KINDS}
-    customer_tables = simulate_customers(cards.n_customers, days=days, start=start_day, seed=seed, dirty=dirty_offers)
-    rows = {"payment_attempts": writers["payment_attempts"].rows}
-    for name, table in customer_tables.items():
-        if name.startswith("_truth_"):
+    options = {"row_group_rows": row_group_rows}
+    with Writer(threaded=threaded) as writer:
+        sinks = {name: writer.sink(out / name, schema, **options) for name, schema in WRITE_SCHEMAS.items()}
+        truth = {name: writer.sink(out / "_truth" / name, schema, lane=1, **options) for name, schema in TRUTH_SCHEMAS.items()} if write_truth else {}
+        writer.append(sinks["customers"], people.customers_table(start_day))
+        writer.append(sinks["product_holdings"], people.initial_holdings_table(start_day))
+        day, next_report = -1, 0.1
+        for chunk in stream.chunks:
+            if chunk.day != day:
+                if day >= 0:
+                    customers.end_day(day)
+                day = chunk.day
+                day_rng = np.random.default_rng([seed, 10, day])
+                cards.start_day(start_day + np.timedelta64(day, "D"))
+                for name, table in customers.run_day(day, day_rng).items():
+                    if name == "offer_truth":
+                        if write_truth:
+                            writer.append(truth["offers"], table)
+                    else:
+                        writer.append(sinks[name], table)
+            rows = stream.run(chunk, np.random.default_rng([seed, 11, chunk.index]))
+            if not len(rows["attempt"]):
+                continue
+            approved = rows["outcome"] == APPROVED
+            customers.add_spend(cards.customer[rows["card"][approved]], rows["amount_usd"][approved])
+            dirty = None
+            if per_kind:
+                owed = {kind: int(attempt_plan[kind][chunk.index]) - attempt_done[kind] for kind in DIRTY_ATTEMPT_KINDS}
+                dirty = inject_dirty(rows, owed, np.random.default_rng([seed, 12, chunk.index]))
+                for kind in DIRTY_ATTEMPT_KINDS:
+                    attempt_done[kind] += int(dirty[kind].sum()) if kind != "duplicate_attempt_id" else len(dirty["order"]) - len(rows["attempt"])
+            ids = attempt_ids(rows)
+            writer.append(sinks["payment_attempts"], attempts_table(world, cards, people, start_day, rows, dirty, dictionaries, ids))
             if write_truth:
-                _write(out / "_truth" / name.removeprefix("_truth_"), table)
-            continue
-        _write(out / name, table)
-        rows[name] = table.num_rows
+                writer.append(truth["attempt_context"], context_table(world, start_day, rows, dictionaries, ids))
+            if stream.produced >= next_report * attempts or chunk is stream.chunks[-1]:
+                elapsed = time.perf_counter() - began
+                say(f"payloom-sim: {stream.produced:,} attempts ({min(stream.produced / attempts, 1):.0%}), day {day + 1}/{days}, "
+                    f"{elapsed:.1f}s, {stream.produced / max(elapsed, 1e-9):,.0f} attempts/s")
+                next_report = np.floor(stream.produced / attempts * 10 + 1) / 10
+        customers.end_day(day)
+        if write_truth:
+            for first in range(0, people.size, _CANDIDATE_BLOCK):
+                writer.append(truth["offer_candidates"], customers.candidates(np.arange(first, min(first + _CANDIDATE_BLOCK, people.size))))
     summary = SimulationSummary(
-        out_dir=out,
-        rows=rows,
-        dirty_rows={"payment_attempts": dirty_total, "offers": dirty_offers},
-        seconds=time.perf_counter() - began,
+        out_dir=out, rows={name: sink.rows for name, sink in sinks.items()},
+        truth_rows={name: sink.rows for name, sink in truth.items()},
+        files={name: list(sink.files) for name, sink in {**sinks, **{f"_truth/{k}": v for k, v in truth.items()}}.items()},
+        dirty_rows={"payment_attempts": dict(attempt_done), "offers": dict(customers.dirty_done)},
+        cards=cards.size, customers=people.size, seconds=time.perf_counter() - began,
     )
-    manifest = {
-        "simulator_version": SIMULATOR_VERSION, "seed": seed, "attempts_requested": attempts, "start": str(start_day),
-        "days": days, "dirty_fraction": dirty_fraction, "rows": rows, "dirty_rows": summary.dirty_rows,
-        "cards": cards.size, "customers": cards.n_customers, "gateways": list(GATEWAYS),
-        "optimizations": list(OPTIMIZATION_COMBOS), "products": list(PRODUCTS), "currencies": list(CURRENCIES),
-    }
-    (out / "_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    if progress is not None:
-        progress.write(f"simulated {rows['payment_attempts']:,} attempts and {cards.n_customers:,} customers in {summary.seconds:.1f}s -> {out}\n")
+    _write_manifest(summary, seed=seed, attempts=attempts, start=start_day, end=start_day + np.timedelta64(days, "D"), days=days,
+                    dirty_fraction=dirty_fraction, chunks=len(stream.chunks), issuers=len(world.issuer_ids),
+                    bins=len(world.bin_codes), merchants=len(world.merchant_ids))
+    say(f"payloom-sim: wrote {summary.rows['payment_attempts']:,} attempts, {people.size:,} customers, "
+        f"{summary.rows['offers']:,} offers in {summary.seconds:.1f}s -> {out}")
     return summary
 
 
-def _schema(name: str) -> pa.Schema:
-    from payloom_sim.schemas import RAW_SCHEMAS
-
-    return RAW_SCHEMAS[name]
-
-
-def _write(folder: Path, table: pa.Table) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, folder / "part-00000.parquet", compression="snappy", store_schema=False)
+def _write_manifest(summary: SimulationSummary, **sizes: object) -> None:
+    manifest = {
+        "simulator_version": SIMULATOR_VERSION,
+        **{key: str(value) if isinstance(value, np.datetime64) else value for key, value in sizes.items()},
+        "cards": summary.cards, "customers": summary.customers,
+        "rows": summary.rows, "truth_rows": summary.truth_rows, "dirty_rows": summary.dirty_rows,
+        "files": {name: [str(path.relative_to(summary.out_dir)) for path in paths] for name, paths in summary.files.items()},
+        "gateways": list(GATEWAYS), "optimizations": list(OPTIMIZATIONS), "optimization_sets": list(OPTIMIZATION_SETS),
+        "networks": list(NETWORKS), "merchant_categories": list(MCC_CODES), "decline_codes": list(DECLINE_CODES),
+        "logged_optimization_sets": list(LOGGED_OPTIMIZATION_SETS), "products": list(PRODUCT_NAMES), "currencies": list(CURRENCIES),
+    }
+    summary.manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")

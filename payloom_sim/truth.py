@@ -1,146 +1,138 @@
-"""Ground truth: the exact probabilities the simulator draws its outcomes from.
+"""Ground truth: the exact probabilities the simulator draws its outcomes from, and their loaders.
 
-The issuer's decision is a chain of checks, the first failing one giving the decline code:
-hard_decline (expired or reported stolen), technical (issuer outage, gateway errors),
-insufficient_funds (amount vs available balance), authentication_required (3DS required above
-an amount, or 3DS attempted at an issuer that does not support it), do_not_honor (risk rules by
-merchant category, card-not-present, hour, amount, fraud, gateway and optimisations).
-P(approve) is the product of passing every check. The attempt generator calls these same
-functions, so data and truth cannot drift apart.
+- `approval_probability(context, gateway, optimization)`: P(approve) for any action, vectorised
+  over attempts (gateway / optimization: a name or code for all, or one per attempt).
+- `decline_code_probabilities(...)`: P(declined with each code), first failing check.
+- `acceptance_probability(customer_features, product)` and `expected_deal_size(...)` (USD).
+- `load_attempt_context(out_dir, attempt_ids=None)`: the latent context of written attempts
+  (`<out>/_truth/attempt_context`), rebuilt into everything the functions above need, plus
+  the logged action and its `p_approve`.
 
->>> from payloom_sim.world import build_world
->>> world = build_world(seed=1, days=10)
->>> context = example_context(n=3)
->>> p = approval_probability(world, context, "gw_alpha", "none")
->>> p.shape, bool(((p > 0) & (p < 1)).all())
-((3,), True)
->>> codes = decline_code_probabilities(world, context, "gw_alpha", "3ds")
->>> bool(np.allclose(sum(codes.values()) + approval_probability(world, context, "gw_alpha", "3ds"), 1.0))
+The attempt and offer generators call these same functions, so truth and data cannot drift.
+
+>>> import tempfile
+>>> from payloom_sim.simulation import simulate
+>>> scratch = tempfile.TemporaryDirectory()
+>>> out = simulate(scratch.name, attempts=2_000, days=5, seed=3).out_dir
+>>> context = load_attempt_context(out)
+>>> p = approval_probability(context, context["gateway"], context["optimization"])
+>>> bool(np.allclose(p, context["p_approve"]))
 True
+>>> best = np.max([approval_probability(context, g, "none") for g in GATEWAYS], axis=0)
+>>> bool((best >= approval_probability(context, "gw_alpha", "none")).all())
+True
+>>> some = load_attempt_context(out, attempt_ids=context["attempt_id"][:3])
+>>> some["attempt_id"].tolist() == context["attempt_id"][:3].tolist()
+True
+>>> scratch.cleanup()
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from payloom_sim.world import (
-    DECLINE_CODES, GATEWAYS, MERCHANT_CATEGORIES, OPTIMIZATION_COMBOS, World,
-)
+from payloom_sim.approval import CONTEXT_FIELDS, approval_probability, decline_code_probabilities, stage_probabilities
+from payloom_sim.constants import CARD_TYPES, COUNTRIES, GATEWAYS, MCC_CODES, NETWORKS, OPTIMIZATION_SETS, PRODUCT_NAMES, TRANSACTION_TYPES
+from payloom_sim.context import build_context
+from payloom_sim.crosssell import CUSTOMER_FEATURES, acceptance_probability, expected_deal_size
+from payloom_sim.errors import SimulatorError
+from payloom_sim.schemas import TRUTH_SCHEMAS
+from payloom_sim.world import World, build_world
 
 __all__ = [
-    "CONTEXT_FIELDS", "approval_probability", "decline_code_probabilities", "stage_probabilities",
-    "example_context", "load_attempt_context", "action_index",
+    "approval_probability", "decline_code_probabilities", "stage_probabilities", "acceptance_probability",
+    "expected_deal_size", "load_attempt_context", "load_world", "load_manifest", "load_offer_candidates",
+    "CONTEXT_FIELDS", "CUSTOMER_FEATURES",
 ]
 
-#: Latent context of an attempt: everything the issuer's decision depends on besides the action.
-CONTEXT_FIELDS = (
-    "issuer", "network", "country", "transaction_type", "mcc", "amount_usd", "available_usd",
-    "is_expired", "is_stolen", "is_card_not_present", "hour", "day", "is_issuer_outage",
-)
-
-_MCC_RISK = np.array([spec[1] for spec in MERCHANT_CATEGORIES.values()])
-_COMBO_FLAGS = {name: np.array([name in combo.split("+") for combo in OPTIMIZATION_COMBOS]) for name in ("3ds", "iso_format", "network_token", "retry")}
-
-
-def action_index(values, names: tuple[str, ...]) -> np.ndarray:
-    """Map action names (a scalar or an array of names) to integer positions in `names`."""
-    lookup = {name: position for position, name in enumerate(names)}
-    if isinstance(values, str):
-        if values not in lookup:
-            raise ValueError(f"unknown action {values!r}: expected one of {', '.join(names)}")
-        return np.array(lookup[values])
-    array = np.asarray(values)
-    if array.dtype.kind in "iu":
-        return array
-    unknown = set(np.unique(array)) - set(lookup)
-    if unknown:
-        raise ValueError(f"unknown actions {sorted(unknown)}: expected some of {', '.join(names)}")
-    return np.vectorize(lookup.__getitem__, otypes=[np.int64])(array)
+#: Categorical columns of _truth/attempt_context -> (fact name, vocabulary) for the codes.
+_CATEGORICALS = {
+    "card_network": ("network", NETWORKS), "issuer_country": ("issuer_country", COUNTRIES),
+    "card_type": ("card_type", CARD_TYPES), "transaction_type": ("transaction_type", TRANSACTION_TYPES),
+    "merchant_category": ("mcc", MCC_CODES), "gateway": ("gateway_code", GATEWAYS),
+    "optimization": ("optimization_code", OPTIMIZATION_SETS),
+}
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+def load_manifest(out_dir: Path | str) -> dict:
+    """`<out>/_manifest.json` of a simulation."""
+    path = Path(out_dir) / "_manifest.json"
+    if not path.is_file():
+        raise SimulatorError(f"{path} not found: pass the folder a simulation wrote (payloom-sim --out ...)")
+    return json.loads(path.read_text())
 
 
-def stage_probabilities(world: World, context: dict, gateway, optimization) -> np.ndarray:
-    """Probability of failing each check given the earlier ones passed; columns in DECLINE_CODES order."""
-    g = action_index(gateway, GATEWAYS)
-    o = action_index(optimization, OPTIMIZATION_COMBOS)
-    has_3ds, has_iso = _COMBO_FLAGS["3ds"][o], _COMBO_FLAGS["iso_format"][o]
-    has_token, has_retry = _COMBO_FLAGS["network_token"][o], _COMBO_FLAGS["retry"][o]
-    issuer = np.asarray(context["issuer"])
-    cnp = np.asarray(context["is_card_not_present"], dtype=bool)
-    amount = np.asarray(context["amount_usd"], dtype=float)
-    available = np.maximum(np.asarray(context["available_usd"], dtype=float), 1.0)
-    hour = np.asarray(context["hour"])
-    day = np.clip(np.asarray(context["day"]), 0, world.days - 1)
-    transaction_type = np.asarray(context["transaction_type"])
-    night = (hour < 6).astype(float)
-    degradation = world.gateway_degradation[g, day]
-    iso_lift = world.issuer_iso_format_lift[issuer] * has_iso
-
-    hard = np.where(np.asarray(context["is_expired"], dtype=bool), 0.97,
-                    np.where(np.asarray(context["is_stolen"], dtype=bool), 0.55, 0.001))
-    technical = 1 - (1 - 0.01) * (1 - 0.7 * np.asarray(context["is_issuer_outage"], dtype=float)) * (1 - 0.06 * degradation)
-    technical = technical * (1 - 0.5 * np.clip(iso_lift, 0, 1)) * np.where(has_retry, 0.6, 1.0)
-    insufficient = 0.003 + 0.95 * _sigmoid(8.0 * (amount / available - 1.0))
-    insufficient = insufficient * np.where(has_retry, 0.8, 1.0)
-    supports = world.issuer_supports_3ds[issuer]
-    required = (amount > world.issuer_3ds_threshold_usd[issuer]) & cnp
-    authentication = np.where(required & ~has_3ds, 0.85, np.where(has_3ds & ~supports, 0.35, 0.004))
-    risk = (
-        world.issuer_base_logit[issuer]
-        + _MCC_RISK[np.asarray(context["mcc"])]
-        + 0.6 * cnp + 0.5 * night * cnp + 0.25 * night
-        + 0.35 * np.log1p(amount / 100.0)
-        + 3.0 * np.asarray(context["is_stolen"], dtype=float)
-        + world.gateway_segment_logit[g, np.asarray(context["network"]), np.asarray(context["country"]), transaction_type]
-        + degradation
-        - world.issuer_network_token_lift[issuer] * has_token * (1.0 + 0.6 * (transaction_type != 0))
-        - iso_lift
-        - 0.4 * (has_3ds & supports & cnp)
-    )
-    do_not_honor = _sigmoid(risk)
-    return np.stack(np.broadcast_arrays(hard, technical, insufficient, authentication, do_not_honor), axis=-1)
+def load_world(out_dir: Path | str) -> World:
+    """The world of a simulation, rebuilt from its manifest (seed, days)."""
+    manifest = load_manifest(out_dir)
+    return build_world(seed=int(manifest["seed"]), days=int(manifest["days"]))
 
 
-def approval_probability(world: World, context: dict, gateway, optimization) -> np.ndarray:
-    """P(approve | context, gateway, optimisation), vectorised over contexts (and actions)."""
-    return np.prod(1.0 - stage_probabilities(world, context, gateway, optimization), axis=-1)
+def _truth_folder(out_dir: Path | str, name: str) -> Path:
+    folder = Path(out_dir) / "_truth" / name
+    if not folder.is_dir():
+        raise SimulatorError(f"{folder} not found: the simulation ran without ground truth; run it again without --no-truth")
+    return folder
 
 
-def decline_code_probabilities(world: World, context: dict, gateway, optimization) -> dict[str, np.ndarray]:
-    """P(decline with code) for each code; together with P(approve) they sum to 1."""
-    stages = stage_probabilities(world, context, gateway, optimization)
-    passed = np.cumprod(1.0 - stages, axis=-1)
-    reached = np.concatenate([np.ones_like(passed[..., :1]), passed[..., :-1]], axis=-1)
-    return {code: reached[..., k] * stages[..., k] for k, code in enumerate(DECLINE_CODES)}
+def _codes(column: pa.ChunkedArray, vocabulary: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Positions in `vocabulary` of a dictionary-encoded column's values."""
+    lookup = {value: position for position, value in enumerate(vocabulary)}
+    parts = []
+    for chunk in column.chunks:
+        mapping = np.array([lookup[value] for value in chunk.dictionary.to_pylist()] or [0], dtype=np.int64)
+        parts.append(mapping[chunk.indices.to_numpy(zero_copy_only=False)])
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
-def example_context(n: int = 4) -> dict:
-    """A small, valid context (for examples and tests)."""
-    rng = np.random.default_rng(0)
-    return {
-        "issuer": rng.integers(0, 8, n), "network": rng.integers(0, 4, n), "country": rng.integers(0, 8, n),
-        "transaction_type": rng.integers(0, 3, n), "mcc": rng.integers(0, len(MERCHANT_CATEGORIES), n),
-        "amount_usd": rng.uniform(5, 500, n), "available_usd": rng.uniform(100, 3000, n),
-        "is_expired": np.zeros(n, bool), "is_stolen": np.zeros(n, bool), "is_card_not_present": rng.random(n) < 0.5,
-        "hour": rng.integers(0, 24, n), "day": rng.integers(0, 10, n), "is_issuer_outage": np.zeros(n, bool),
-    }
+def load_attempt_context(out_dir: Path | str, attempt_ids: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """The latent context of written attempts, one entry per attempt (keyed by `attempt_id`).
 
-
-def load_attempt_context(out_dir: Path | str, attempt_ids=None) -> dict:
-    """Read the latent context written next to the raw data (`<out>/_truth/attempt_context`).
-
-    Returns a dict of numpy arrays with `attempt_id`, `p_approve` (of the logged action) and
-    every CONTEXT_FIELDS entry, ready for `approval_probability`.
+    Returns numpy arrays: every column of `_truth/attempt_context` (attempt_id, the logged
+    `gateway` and `optimization` names, `p_approve`, amounts, flags, ...), every
+    CONTEXT_FIELDS entry (ready for approval_probability / decline_code_probabilities), and
+    integer codes `<name>_code` of issuer, network, issuer_country, card_type,
+    transaction_type, mcc, gateway and optimization (positions in the world / vocabularies).
+    `attempt_ids` restricts (and orders as stored) the attempts read.
     """
-    table = pq.read_table(Path(out_dir) / "_truth" / "attempt_context")
+    folder = _truth_folder(out_dir, "attempt_context")
+    dictionary_columns = [f.name for f in TRUTH_SCHEMAS["attempt_context"] if pa.types.is_dictionary(f.type)]
+    filters = None
     if attempt_ids is not None:
-        import pyarrow.compute as pc
+        wanted = [str(value) for value in attempt_ids]
+        filters = [("attempt_id", "in", wanted)] if wanted else [("attempt_id", "in", [""])]
+    table = pq.read_table(folder, read_dictionary=dictionary_columns, filters=filters)
+    world = load_world(out_dir)
+    facts: dict[str, np.ndarray] = {}
+    for name in table.column_names:
+        if name in _CATEGORICALS:
+            fact, vocabulary = _CATEGORICALS[name]
+            facts[fact] = _codes(table[name], vocabulary)
+        elif name == "issuer_id":
+            facts["issuer"] = _codes(table[name], world.issuer_ids.tolist())
+        else:
+            facts[name] = table[name].to_numpy()
+    result = {name: table[name].to_numpy() if name not in dictionary_columns
+              else table[name].cast(pa.string()).to_numpy(zero_copy_only=False) for name in table.column_names}
+    result.update(build_context(world, facts))
+    for fact in ("issuer", "network", "issuer_country", "card_type", "transaction_type", "mcc"):
+        result[f"{fact}_code"] = facts[fact]
+    result["gateway_code"], result["optimization_code"] = facts["gateway_code"], facts["optimization_code"]
+    return result
 
-        table = table.filter(pc.is_in(table["attempt_id"], value_set=__import__("pyarrow").array(list(attempt_ids))))
-    return {name: table[name].to_numpy(zero_copy_only=False) for name in table.column_names}
+
+def load_offer_candidates(out_dir: Path | str) -> pa.Table:
+    """`_truth/offer_candidates`: every (customer, product not held at the end) with p_accept,
+    expected revenue, contact cost and expected payoff p * r - c."""
+    return pq.read_table(_truth_folder(out_dir, "offer_candidates"))
+
+
+def product_names() -> tuple[str, ...]:
+    """The products of the world (same as the dbt `products` seed)."""
+    return PRODUCT_NAMES

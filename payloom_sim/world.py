@@ -1,141 +1,192 @@
-"""The fixed parts of a simulated payments world: countries, issuers, BINs, gateways, merchants.
+"""The fixed parts of a simulated payments world: issuers, BINs, merchants, gateways, outages.
 
-Everything here is drawn once from the seed, so a world can be rebuilt from its manifest.
+Everything is drawn once from the seed (`build_world(seed, days)` is deterministic), so the
+truth loaders rebuild the exact world from the manifest. Vocabularies live in
+`payloom_sim.constants` and are re-exported here.
 
 >>> world = build_world(seed=1, days=30)
 >>> world.gateways
 ('gw_alpha', 'gw_beta', 'gw_gamma')
->>> len(world.bin_codes) == len(world.bin_issuer)
+>>> len(world.bin_codes) == len(world.bin_issuer), world.gateway_technical.shape
+(True, (3, 30, 24))
+>>> sorted(set(world.bin_codes.astype(str).tolist()))[0][0] in "3456"
 True
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-__all__ = [
-    "World", "build_world", "COUNTRIES", "CURRENCIES", "NETWORKS", "CARD_TYPES", "TRANSACTION_TYPES",
-    "GATEWAYS", "OPTIMIZATIONS", "OPTIMIZATION_COMBOS", "MERCHANT_CATEGORIES", "DECLINE_CODES",
-]
+from payloom_sim.constants import (  # noqa: F401  (re-exported vocabularies)
+    CARD_TYPES, COUNTRIES, COUNTRY_CURRENCY, COUNTRY_WEIGHTS, CURRENCIES, DECLINE_CODES, GATEWAYS,
+    MCC_CODES, MCC_WEIGHT, MERCHANT_CATEGORIES, NETWORKS, OPTIMIZATION_SETS, OPTIMIZATIONS, PRODUCTS,
+    SEGMENTS, TRANSACTION_TYPES,
+)
 
-COUNTRIES = ("US", "GB", "DE", "FR", "NL", "BR", "IN", "MX")
-COUNTRY_CURRENCY = {"US": "USD", "GB": "GBP", "DE": "EUR", "FR": "EUR", "NL": "EUR", "BR": "BRL", "IN": "INR", "MX": "MXN"}
-CURRENCIES = ("USD", "GBP", "EUR", "BRL", "INR", "MXN")
-#: US dollars per unit, close to the dbt fx_rates seed (2025): used to draw amounts in local currency.
-USD_PER_UNIT = {"USD": 1.0, "GBP": 1.3, "EUR": 1.1, "BRL": 0.17, "INR": 0.0117, "MXN": 0.051}
-NETWORKS = ("visa", "mastercard", "amex", "discover")
-CARD_TYPES = ("credit", "debit", "prepaid")
-TRANSACTION_TYPES = ("one_off", "recurring", "subscription_renewal")
-GATEWAYS = ("gw_alpha", "gw_beta", "gw_gamma")
-OPTIMIZATIONS = ("3ds", "iso_format", "network_token", "retry")
-#: Actions of the optimisation policy: sorted, '+'-joined subsets (or 'none').
-OPTIMIZATION_COMBOS = ("none", "3ds", "iso_format", "network_token", "retry", "3ds+network_token", "network_token+retry", "3ds+iso_format")
-DECLINE_CODES = ("hard_decline", "technical", "insufficient_funds", "authentication_required", "do_not_honor")
-#: MCC -> (product family, risk logit, card-not-present share, mean amount in USD, main transaction type)
-MERCHANT_CATEGORIES = {
-    "5411": ("groceries", -0.6, 0.10, 60.0, "one_off"),
-    "5812": ("restaurants", -0.4, 0.15, 45.0, "one_off"),
-    "5732": ("electronics", 0.5, 0.60, 350.0, "one_off"),
-    "7995": ("gambling", 1.3, 0.95, 120.0, "one_off"),
-    "4899": ("streaming", -0.2, 1.00, 15.0, "subscription_renewal"),
-    "5999": ("miscellaneous", 0.2, 0.50, 80.0, "one_off"),
-    "4111": ("transport", -0.5, 0.40, 25.0, "one_off"),
-    "5311": ("department_stores", -0.2, 0.30, 110.0, "one_off"),
-    "7011": ("hotels", 0.3, 0.70, 400.0, "one_off"),
-    "4814": ("telecom", -0.3, 0.90, 55.0, "recurring"),
-    "5691": ("clothing", 0.0, 0.55, 90.0, "one_off"),
-    "5942": ("books", -0.3, 0.80, 30.0, "one_off"),
-}
+__all__ = ["World", "build_world", "CURRENCIES", "GATEWAYS", "OPTIMIZATIONS", "OPTIMIZATION_SETS", "PRODUCTS", "N_ISSUERS", "N_BINS", "N_MERCHANTS"]
+
+N_ISSUERS, N_BINS, N_MERCHANTS = 32, 320, 5000
+_EU = np.array([COUNTRIES.index(c) for c in ("GB", "DE", "FR", "NL")])
+_LATAM_ASIA = np.array([COUNTRIES.index(c) for c in ("BR", "IN", "MX")])
 
 
 @dataclass(frozen=True)
 class World:
-    """Issuers, BINs, gateways and merchants, as parallel numpy arrays indexed by position."""
+    """Issuers, BINs, gateways and merchants as parallel numpy arrays indexed by position."""
 
     seed: int
     days: int
     # issuers
-    issuer_ids: np.ndarray          # str
-    issuer_country: np.ndarray      # index into COUNTRIES
-    issuer_base_logit: np.ndarray   # do_not_honor base
-    issuer_supports_3ds: np.ndarray  # bool
-    issuer_3ds_threshold_usd: np.ndarray  # 3DS required above this amount (inf: never)
-    issuer_network_token_lift: np.ndarray
-    issuer_iso_format_lift: np.ndarray
-    issuer_outage_days: np.ndarray  # (issuers, days) bool: an outage hour band that day
-    issuer_outage_hour: np.ndarray  # (issuers, days) int hour of the outage
+    issuer_ids: np.ndarray               # str
+    issuer_country: np.ndarray           # index into COUNTRIES
+    issuer_risk_logit: np.ndarray        # base do_not_honor logit
+    issuer_supports_3ds: np.ndarray      # bool
+    issuer_3ds_threshold_usd: np.ndarray  # CNP above this needs 3DS (inf: never)
+    issuer_network_token_lift: np.ndarray  # logit reduction of do_not_honor with a network token
+    issuer_iso_format_lift: np.ndarray     # logit reduction with ISO-formatted messages (<0: hurts)
+    issuer_retry_lift: np.ndarray          # share of soft declines that smart retry timing avoids
+    issuer_outage: np.ndarray            # (issuers, days, 24) bool: the issuer is down that hour
     # BINs
-    bin_codes: np.ndarray           # str, 6 digits
+    bin_codes: np.ndarray                # str, 6 digits
     bin_issuer: np.ndarray
-    bin_network: np.ndarray         # index into NETWORKS
-    bin_card_type: np.ndarray       # index into CARD_TYPES
+    bin_network: np.ndarray              # index into NETWORKS
+    bin_card_type: np.ndarray            # index into CARD_TYPES
     # gateways
     gateways: tuple[str, ...]
-    gateway_segment_logit: np.ndarray   # (gateway, network, country, transaction type): added to do_not_honor logit
-    gateway_degradation: np.ndarray     # (gateway, days): extra do_not_honor logit during episodes
+    gateway_risk_logit: np.ndarray       # (gateways, networks, countries, transaction types): added to do_not_honor
+    gateway_degradation: np.ndarray      # (gateways, days): extra do_not_honor logit during degradation episodes
+    gateway_technical: np.ndarray        # (gateways, days, 24): technical error probability
     # merchants
-    merchant_ids: np.ndarray
-    merchant_mcc: np.ndarray        # index into MERCHANT_CATEGORIES
-    merchant_weight: np.ndarray     # popularity, sums to 1
+    merchant_ids: np.ndarray             # str
+    merchant_mcc: np.ndarray             # index into MCC_CODES
+    merchant_country: np.ndarray         # index into COUNTRIES
+    merchant_weight: np.ndarray          # popularity (sums to 1)
 
     @property
     def mcc_codes(self) -> tuple[str, ...]:
-        return tuple(MERCHANT_CATEGORIES)
+        return MCC_CODES
+
+    @cached_property
+    def gateway_risk_by_cell(self) -> np.ndarray:
+        """gateway_risk_logit as (network * countries + country) * types + type -> (gateways,) rows."""
+        return np.ascontiguousarray(self.gateway_risk_logit.reshape(len(self.gateways), -1).T)
+
+    @cached_property
+    def gateway_degradation_by_day(self) -> np.ndarray:
+        """gateway_degradation as day -> (gateways,) rows."""
+        return np.ascontiguousarray(self.gateway_degradation.T)
+
+    @cached_property
+    def gateway_technical_by_hour(self) -> np.ndarray:
+        """gateway_technical as day * 24 + hour -> (gateways,) rows."""
+        return np.ascontiguousarray(self.gateway_technical.reshape(len(self.gateways), -1).T)
 
 
-def build_world(*, seed: int, days: int, issuers: int = 30, bins: int = 300, merchants: int = 4000) -> World:
-    """Draw a world; the same arguments always give the same world."""
-    rng = np.random.default_rng([seed, 1])
-    country_weights = np.array([0.40, 0.15, 0.10, 0.08, 0.05, 0.10, 0.07, 0.05])
-    issuer_country = rng.choice(len(COUNTRIES), size=issuers, p=country_weights)
-    issuer_country[: len(COUNTRIES)] = np.arange(len(COUNTRIES))  # every country has an issuer
-    supports_3ds = rng.random(issuers) < 0.8
-    threshold = np.where(rng.random(issuers) < 0.45, rng.choice([100.0, 250.0, 500.0], size=issuers), np.inf)
-    threshold = np.where(supports_3ds, threshold, np.inf)
-    outage_days = rng.random((issuers, days)) < 0.03
-    outage_hour = rng.integers(0, 24, size=(issuers, days))
+def _bin_codes(network: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Unique 6-digit BINs with the network's leading digits (visa 4, mastercard 51-55, amex 34/37, discover 6011/65)."""
+    prefixes = {0: ["4"], 1: ["51", "52", "53", "54", "55"], 2: ["34", "37"], 3: ["6011", "65"]}
+    codes: list[str] = []
+    seen: set[str] = set()
+    for net in network.tolist():
+        while True:
+            prefix = prefixes[net][rng.integers(len(prefixes[net]))]
+            code = prefix + "".join(str(d) for d in rng.integers(0, 10, 6 - len(prefix)))
+            if code not in seen:
+                seen.add(code)
+                codes.append(code)
+                break
+    return np.array(codes)
 
-    bin_issuer = rng.integers(0, issuers, size=bins)
-    bin_network = rng.choice(len(NETWORKS), size=bins, p=[0.5, 0.33, 0.11, 0.06])
-    bin_card_type = rng.choice(len(CARD_TYPES), size=bins, p=[0.5, 0.42, 0.08])
-    prefixes = np.array([4, 5, 3, 6])[bin_network]
-    bin_codes = np.array([f"{p}{n:05d}" for p, n in zip(prefixes, rng.choice(100_000, size=bins, replace=False))])
 
-    segment = rng.normal(0.0, 0.35, size=(len(GATEWAYS), len(NETWORKS), len(COUNTRIES), len(TRANSACTION_TYPES)))
-    # The LinkedIn example: visa / US is split 40/60 by the logging policy, and the 40% gateway is the better one.
-    segment[0, 0, 0, :] = -0.45
-    segment[1, 0, 0, :] = 0.35
+def _issuers(rng: np.random.Generator, days: int) -> dict[str, np.ndarray]:
+    country = rng.choice(len(COUNTRIES), size=N_ISSUERS, p=COUNTRY_WEIGHTS)
+    country[: 2 * len(COUNTRIES)] = np.tile(np.arange(len(COUNTRIES)), 2)  # every country has 2+ issuers
+    country = np.sort(country)
+    supports = rng.random(N_ISSUERS) < 0.78
+    threshold = np.where(rng.random(N_ISSUERS) < 0.45, rng.choice([50.0, 100.0, 250.0], N_ISSUERS), np.inf)
+    threshold = np.where(np.isin(country, _EU), rng.choice([50.0, 100.0, 150.0], N_ISSUERS), threshold)  # strong customer authentication
+    supports = supports | np.isin(country, _EU)
+    threshold = np.where(supports, threshold, np.inf)
+    outage = np.zeros((N_ISSUERS, days, 24), dtype=bool)
+    starts = np.argwhere(rng.random((N_ISSUERS, days)) < 0.025)
+    for (issuer, day), hour, length in zip(starts, rng.integers(0, 24, len(starts)), rng.integers(1, 4, len(starts))):
+        outage[issuer, day, hour : hour + length] = True
+    return {
+        "issuer_country": country,
+        "issuer_risk_logit": rng.normal(-3.6, 0.45, N_ISSUERS),
+        "issuer_supports_3ds": supports,
+        "issuer_3ds_threshold_usd": threshold,
+        "issuer_network_token_lift": rng.normal(0.3, 0.35, N_ISSUERS),
+        "issuer_iso_format_lift": np.where(rng.random(N_ISSUERS) < 0.3, rng.uniform(0.4, 0.9, N_ISSUERS), rng.normal(-0.08, 0.05, N_ISSUERS)),
+        "issuer_retry_lift": rng.uniform(0.0, 0.6, N_ISSUERS),
+        "issuer_outage": outage,
+    }
+
+
+def _bins(rng: np.random.Generator, issuer_country: np.ndarray) -> dict[str, np.ndarray]:
+    card_type = rng.choice(len(CARD_TYPES), N_BINS, p=[0.5, 0.42, 0.08])
+    issuer = rng.integers(0, N_ISSUERS, N_BINS)
+    # Every (country, card type) has a BIN, so any customer can get any card type.
+    slots = [(c, t) for c in range(len(COUNTRIES)) for t in range(len(CARD_TYPES))]
+    for position, (c, t) in enumerate(slots):
+        issuer[position] = rng.choice(np.flatnonzero(issuer_country == c))
+        card_type[position] = t
+    local = np.isin(issuer_country[issuer], _LATAM_ASIA)
+    network = np.where(rng.random(N_BINS) < np.where(local, 0.55, 0.5), 0, np.where(rng.random(N_BINS) < 0.78, 1, 2))
+    network[(network == 2) & (card_type != 0)] = 1  # amex issues credit cards only
+    us = issuer_country[issuer] == COUNTRIES.index("US")
+    network[us & (card_type == 0) & (rng.random(N_BINS) < 0.08)] = 3  # discover: US credit
+    return {"bin_issuer": issuer, "bin_network": network, "bin_card_type": card_type, "bin_codes": _bin_codes(network, rng)}
+
+
+def _gateways(rng: np.random.Generator, days: int) -> dict[str, np.ndarray]:
+    shape = (len(GATEWAYS), len(NETWORKS), len(COUNTRIES), len(TRANSACTION_TYPES))
+    risk = rng.normal(0.0, 0.3, shape)
+    risk[2][:, _LATAM_ASIA] -= 0.45   # gw_gamma acquires locally in BR / IN / MX
+    risk[2][:, _EU] += 0.2
+    risk[1][..., 1:] -= 0.3            # gw_beta is good at stored-credential (recurring) traffic
+    risk[0][:, _EU] -= 0.25            # gw_alpha is strong in Europe
+    # The 40/60 example: visa / US is split 40/60 by the logging policy, and the 40% gateway is the better one.
+    risk[0, 0, COUNTRIES.index("US")] = [-0.45, -0.4, -0.5]
+    risk[1, 0, COUNTRIES.index("US")] = [0.35, 0.15, 0.2]
     degradation = np.zeros((len(GATEWAYS), days))
     for gateway in range(len(GATEWAYS)):
-        for _ in range(rng.integers(1, 4)):
-            start = rng.integers(0, max(days - 2, 1))
-            length = rng.integers(2, 7)
-            degradation[gateway, start : start + length] += rng.uniform(0.8, 1.5)
+        for _ in range(int(rng.integers(1, 4))):
+            length = int(rng.integers(2, 8))
+            first = int(rng.integers(0, max(days - length, 0) + 1))
+            degradation[gateway, first : first + length] = max(degradation[gateway, first], rng.uniform(0.9, 1.5))
+    technical = np.broadcast_to(np.array([0.006, 0.004, 0.009])[:, None, None], (len(GATEWAYS), days, 24)).copy()
+    technical += 0.06 * degradation[:, :, None]
+    outages = np.argwhere(rng.random((len(GATEWAYS), days)) < 0.05)
+    for (gateway, day), hour in zip(outages, rng.integers(0, 23, len(outages))):
+        technical[gateway, day, hour : hour + int(rng.integers(1, 3))] = 0.6
+    return {"gateway_risk_logit": risk, "gateway_degradation": degradation, "gateway_technical": np.minimum(technical, 0.9)}
 
-    merchant_mcc = rng.integers(0, len(MERCHANT_CATEGORIES), size=merchants)
-    merchant_weight = rng.lognormal(0.0, 1.0, size=merchants)
+
+def _merchants(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    mcc = rng.choice(len(MCC_CODES), N_MERCHANTS, p=MCC_WEIGHT / MCC_WEIGHT.sum())
+    mcc[: len(MCC_CODES)] = np.arange(len(MCC_CODES))
+    country = rng.choice(len(COUNTRIES), N_MERCHANTS, p=COUNTRY_WEIGHTS)
+    # Every (country, MCC) has a merchant, so any payment can find a domestic one.
+    country[: len(MCC_CODES) * len(COUNTRIES)] = np.repeat(np.arange(len(COUNTRIES)), len(MCC_CODES))
+    mcc[: len(MCC_CODES) * len(COUNTRIES)] = np.tile(np.arange(len(MCC_CODES)), len(COUNTRIES))
+    weight = rng.lognormal(0.0, 1.1, N_MERCHANTS)
+    return {
+        "merchant_ids": np.array([f"mer_{i:05d}" for i in range(N_MERCHANTS)]),
+        "merchant_mcc": mcc, "merchant_country": country, "merchant_weight": weight / weight.sum(),
+    }
+
+
+def build_world(*, seed: int, days: int) -> World:
+    """Draw the world of a simulation; the same (seed, days) always gives the same world."""
+    rng = np.random.default_rng([seed, 1])
+    issuers = _issuers(rng, days)
     return World(
-        seed=seed,
-        days=days,
-        issuer_ids=np.array([f"iss_{i:03d}" for i in range(issuers)]),
-        issuer_country=issuer_country,
-        issuer_base_logit=rng.normal(-3.0, 0.4, size=issuers),
-        issuer_supports_3ds=supports_3ds,
-        issuer_3ds_threshold_usd=threshold,
-        issuer_network_token_lift=rng.normal(0.35, 0.3, size=issuers),
-        issuer_iso_format_lift=np.where(rng.random(issuers) < 0.3, rng.uniform(0.4, 0.9, size=issuers), rng.normal(-0.05, 0.05, size=issuers)),
-        issuer_outage_days=outage_days,
-        issuer_outage_hour=outage_hour,
-        bin_codes=bin_codes,
-        bin_issuer=bin_issuer,
-        bin_network=bin_network,
-        bin_card_type=bin_card_type,
-        gateways=GATEWAYS,
-        gateway_segment_logit=segment,
-        gateway_degradation=degradation,
-        merchant_ids=np.array([f"mer_{i:05d}" for i in range(merchants)]),
-        merchant_mcc=merchant_mcc,
-        merchant_weight=merchant_weight / merchant_weight.sum(),
+        seed=seed, days=days,
+        issuer_ids=np.array([f"iss_{COUNTRIES[c].lower()}_{i:02d}" for i, c in enumerate(issuers["issuer_country"])]),
+        **issuers, **_bins(rng, issuers["issuer_country"]), gateways=GATEWAYS,
+        **_gateways(rng, days), **_merchants(rng),
     )
