@@ -1,7 +1,7 @@
 """Arrow tables of a chunk of attempts: the contract's payment_attempts and the truth context.
 
 Contract violations for the quarantine downstream are injected here, into distinct, otherwise
-clean rows: NULL card_id, negative amount_minor, currency 'XXX', attempted_at in 2100, and
+clean rows: NULL card_id, negative amount_minor, currency 'ZZZ', attempted_at in 2100, and
 duplicate attempt_id (an exact copy placed right after its original). The truth table keeps
 one row per attempt_id with the real values.
 
@@ -28,7 +28,7 @@ from payloom_sim.world import World
 __all__ = ["attempt_ids", "ID_DIGITS", "ATTEMPTS_WRITE_SCHEMA", "DIRTY_ATTEMPT_KINDS", "UNKNOWN_CURRENCY", "attempts_table", "context_table", "inject_dirty", "world_dictionaries"]
 
 DIRTY_ATTEMPT_KINDS = ("null_card_id", "negative_amount", "unknown_currency", "future_attempted_at", "duplicate_attempt_id")
-UNKNOWN_CURRENCY = "XXX"
+UNKNOWN_CURRENCY = "ZZZ"
 #: Digits of attempt and payment ids ('att_000000000042'): 4-byte aligned, so they render fast.
 ID_DIGITS = 12
 ATTEMPTS_WRITE_SCHEMA = WRITE_SCHEMAS["payment_attempts"]

@@ -22,7 +22,7 @@ def test_dirty_rows_in_the_files_are_the_ones_in_the_manifest(dirty_dir: Path, s
     db = sql(dirty_dir)
     found = dict(zip(DIRTY_ATTEMPT_KINDS, db.execute("""
         select count(*) filter (where card_id is null), count(*) filter (where amount_minor < 0),
-               count(*) filter (where currency_code = 'XXX'), count(*) filter (where attempted_at >= '2100-01-01'),
+               count(*) filter (where currency_code = 'ZZZ'), count(*) filter (where attempted_at >= '2100-01-01'),
                count(*) - count(distinct attempt_id)
         from payment_attempts""").fetchone()))
     assert found == injected
