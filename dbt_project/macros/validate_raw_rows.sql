@@ -18,9 +18,11 @@
 {%- endfor %}
 {%- set raw_columns = typed_columns + (normalise.keys() | list) %}
 {%- set key_expression = (unique_key | join(" || '|' || ")) if unique_key else none %}
+{#- `not materialized`: source and typed are each read twice; DuckDB would otherwise materialise
+    every raw row in memory (3 GB at 10 M attempts) instead of streaming the Parquet twice. #}
 with
 
-source as (
+source as not materialized (
     select * from {{ source('raw', table) }}
 ),
 
@@ -34,7 +36,7 @@ repeated_keys as (
 ),
 {%- endif %}
 
-typed as (
+typed as not materialized (
     select
         {%- for column, data_type in column_types.items() %}
         {%- if column in normalise %}

@@ -4,10 +4,12 @@
     the online store serves). Attempts at the same instant never see each other. -#}
 
 {%- set decline_codes = ['insufficient_funds', 'do_not_honor', 'hard_decline', 'authentication_required', 'technical'] %}
+{%- set code_flags = [] %}
+{%- for code in decline_codes %}{% do code_flags.append("case when decline_code = '" ~ code ~ "' then 1 else 0 end") %}{% endfor %}
 
 with
 
-authorizations as (
+authorizations as not materialized (
     select * from {{ ref('fct_authorizations') }}
 ),
 
@@ -47,17 +49,16 @@ points as (
 ),
 
 windowed as (
+    {#- Counters are packed (see packed_count_sum): one window aggregate per packed group. #}
     select
         card_id,
         event_timestamp,
         lag(event_timestamp) over by_time as previous_point_at,
-        {%- for days in [1, 7, 30, 90] %}
-        coalesce(sum(is_attempt) over last_{{ days }}d, 0) as attempts_{{ days }}d,
-        coalesce(sum(is_decline) over last_{{ days }}d, 0) as declines_{{ days }}d,
+        {%- for days in [1, 7, 90] %}
+        {{ packed_count_sum(['is_attempt', 'is_decline'], 'last_' ~ days ~ 'd') }} as packed_counts_{{ days }}d,
         {%- endfor %}
-        {%- for code in decline_codes %}
-        coalesce(sum(case when decline_code = '{{ code }}' then 1 else 0 end) over last_30d, 0) as {{ code }}_declines_30d,
-        {%- endfor %}
+        {{ packed_count_sum(['is_attempt', 'is_decline'] + code_flags[:2], 'last_30d') }} as packed_counts_30d,
+        {{ packed_count_sum(code_flags[2:], 'last_30d') }} as packed_code_counts_30d,
         max(approved_at) over all_before as last_approved_at,
         sum(is_attempt) over all_before as attempts_before,
         avg(usd_amount_minor) over last_30d as avg_usd_amount_minor_30d,
@@ -92,12 +93,18 @@ final as (
         card_id,
         event_timestamp,
         {%- for days in [1, 7, 30, 90] %}
-        cast(attempts_{{ days }}d as bigint) as attempts_{{ days }}d,
-        cast(declines_{{ days }}d as bigint) as declines_{{ days }}d,
-        cast(declines_{{ days }}d as double) / nullif(attempts_{{ days }}d, 0) as decline_ratio_{{ days }}d,
+        {%- set attempts -%} {{ unpacked_count('packed_counts_' ~ days ~ 'd', 0) }} {%- endset %}
+        {%- set declines -%} {{ unpacked_count('packed_counts_' ~ days ~ 'd', 1) }} {%- endset %}
+        {{ attempts }} as attempts_{{ days }}d,
+        {{ declines }} as declines_{{ days }}d,
+        cast({{ declines }} as double) / nullif({{ attempts }}, 0) as decline_ratio_{{ days }}d,
         {%- endfor %}
         {%- for code in decline_codes %}
-        cast({{ code }}_declines_30d as bigint) as {{ code }}_declines_30d,
+        {%- if loop.index0 < 2 %}
+        {{ unpacked_count('packed_counts_30d', loop.index0 + 2) }} as {{ code }}_declines_30d,
+        {%- else %}
+        {{ unpacked_count('packed_code_counts_30d', loop.index0 - 2) }} as {{ code }}_declines_30d,
+        {%- endif %}
         {%- endfor %}
         cast(date_diff('second', last_approved_at, event_timestamp) as double) / 86400 as days_since_last_approval,
         cast(coalesce(attempts_before, 0) as bigint) as attempts_before,

@@ -7,21 +7,35 @@ authorizations as (
     select * from {{ ref('fct_authorizations') }}
 ),
 
-final as (
+last_seen as (
+    {#- One arg_max of a struct instead of one per column: a single aggregate state per card. #}
     select
         card_id,
-        arg_max(customer_id, attempted_at) as customer_id,
-        arg_max(card_bin, attempted_at) as card_bin,
-        arg_max(issuer_id, attempted_at) as issuer_id,
-        arg_max(issuer_country, attempted_at) as issuer_country,
-        arg_max(card_network, attempted_at) as card_network,
-        arg_max(card_type, attempted_at) as card_type,
-        arg_max(card_expires_on, attempted_at) as card_expires_on,
+        arg_max(
+            struct_pack(customer_id, card_bin, issuer_id, issuer_country, card_network, card_type, card_expires_on),
+            attempted_at
+        ) as last,
         min(attempted_at) as first_attempted_at,
         max(attempted_at) as last_attempted_at,
         count(*) as attempts
     from authorizations
     group by card_id
+),
+
+final as (
+    select
+        card_id,
+        last.customer_id,
+        last.card_bin,
+        last.issuer_id,
+        last.issuer_country,
+        last.card_network,
+        last.card_type,
+        last.card_expires_on,
+        first_attempted_at,
+        last_attempted_at,
+        attempts
+    from last_seen
 )
 
 select * from final
