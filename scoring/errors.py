@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["PayloomError", "RawContractError", "PipelineError"]
+from udfs.errors import ModelArtifactError, PayloomError, ScoringInputError
 
-
-class PayloomError(Exception):
-    """Root of every error payloom raises on purpose; catch this to handle them all."""
+__all__ = [
+    "PayloomError",
+    "RawContractError",
+    "PipelineError",
+    "ModelArtifactError",
+    "ScoringInputError",
+    "ModelTrainingError",
+]
 
 
 class RawContractError(PayloomError):
@@ -15,3 +20,7 @@ class RawContractError(PayloomError):
 
 class PipelineError(PayloomError):
     """A step of the main job (simulate, register, dbt build) failed."""
+
+
+class ModelTrainingError(PayloomError):
+    """A model cannot be trained or compiled from what was given (data, parameters, tree types)."""

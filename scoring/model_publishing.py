@@ -1,0 +1,142 @@
+"""Publish a trained XGBoost booster as a new, immutable version in the model registry.
+
+The version is assembled in a hidden folder beside the others and renamed into place in one
+step, so a crash leaves no half-written version; promotion (`ModelRegistry.promote`) is a
+separate atomic step that checks the new version loads first.
+
+>>> import numpy as np, xgboost, tempfile
+>>> rows = np.arange(20, dtype=float).reshape(-1, 2)
+>>> booster = xgboost.train({"objective": "binary:logistic", "max_depth": 2}, xgboost.DMatrix(rows, label=rows[:, 0] > 9), 3)
+>>> artifact = publish_model(tempfile.mkdtemp(), "toy", booster, [("a", "double"), ("b", "double")])
+>>> artifact.manifest.version, artifact.manifest.function_name, artifact.manifest.output["kind"]
+('v0001', 'score_toy', 'probability')
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+from scoring.errors import ModelTrainingError
+from scoring.forest_compiler import DEFAULT_COMPILER_FLAGS, compile_forest
+from udfs.model_artifact import MANIFEST_FILE, ModelArtifact, ModelManifest, sha256_of
+from udfs.model_registry import ModelRegistry
+
+__all__ = ["publish_model", "output_kind_of"]
+
+_RECORDED_PACKAGES = ("xgboost-cpu", "treelite", "tl2cgen", "duckdb", "numpy", "pyarrow")
+
+
+def output_kind_of(booster) -> str:
+    """probability (binary:logistic), class_probabilities (multi:softprob) or value (regression)."""
+    objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
+    if objective in ("binary:logistic",):
+        return "probability"
+    if objective in ("multi:softprob", "multi:softmax"):
+        if objective == "multi:softmax":
+            raise ModelTrainingError("multi:softmax returns class ids, not probabilities; train with multi:softprob")
+        return "class_probabilities"
+    if objective.startswith("reg:") or objective.startswith("count:"):
+        return "value"
+    raise ModelTrainingError(f"objective {objective!r} is not supported; use binary:logistic, multi:softprob, reg:* or count:poisson")
+
+
+def publish_model(
+    registry: ModelRegistry | Path | str,
+    name: str,
+    booster,
+    features: Sequence[tuple[str, str]],
+    *,
+    classes: Sequence[str] | None = None,
+    metrics: dict[str, float] | None = None,
+    training_data: dict[str, Any] | None = None,
+    parameters: dict[str, Any] | None = None,
+    backend: str = "payloom",
+    promote: bool = True,
+) -> ModelArtifact:
+    """Compile `booster` and publish it as the next version of `name`; promote it unless told not to.
+
+    features:      (name, SQL type) in the order the booster was trained on.
+    classes:       class names in output order (multiclass) or [negative, positive] (binary).
+    training_data: what the model was trained on (rows, time range, fingerprint).
+    """
+    import treelite
+
+    registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
+    if booster.num_features() != len(features):
+        raise ModelTrainingError(f"the booster was trained on {booster.num_features()} features, {len(features)} were named")
+    kind = output_kind_of(booster)
+    model = treelite.frontend.from_xgboost(booster)
+    version = registry.next_version(name)
+    versions_dir = registry.root / name / "versions"
+    versions_dir.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".building-{version}-", dir=versions_dir))
+    try:
+        model.serialize(str(building / "model.tl"))
+        compiled = compile_forest(model, building, backend=backend)
+        files = {path.relative_to(building).as_posix(): sha256_of(path) for path in sorted(building.rglob("*")) if path.is_file()}
+        output: dict[str, Any] = {"kind": kind}
+        if classes is not None:
+            output["classes"] = list(classes)
+        elif kind == "class_probabilities":
+            output["classes"] = [f"class_{index}" for index in range(compiled_outputs(model))]
+        manifest = ModelManifest(
+            name=name,
+            version=version,
+            features=[{"name": feature, "type": data_type} for feature, data_type in features],
+            output=output,
+            files=files,
+            details={
+                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "objective": json.loads(booster.save_config())["learner"]["objective"]["name"],
+                "num_trees": compiled.num_trees,
+                "depth": compiled.depth,
+                "metrics": metrics or {},
+                "training_data": training_data or {},
+                "parameters": parameters or {},
+                "compilation": {
+                    "backend": backend,
+                    "command": compiled.compiler_command,
+                    "compiler": _compiler_version(),
+                    "seconds": round(compiled.compile_seconds, 3),
+                    "library_bytes": compiled.library_bytes,
+                    "flags": list(DEFAULT_COMPILER_FLAGS),
+                    "machine": platform.machine(),
+                },
+                "packages": {package: _version_of(package) for package in _RECORDED_PACKAGES},
+            },
+        )
+        (building / MANIFEST_FILE).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
+        final = registry.version_dir(name, version)
+        building.rename(final)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    if promote:
+        registry.promote(name, version)
+    return registry.load(name, version)
+
+
+def compiled_outputs(model) -> int:
+    return int(json.loads(model.dump_as_json())["num_class"][0])
+
+
+def _version_of(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _compiler_version() -> str:
+    try:
+        return subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        return "unknown"

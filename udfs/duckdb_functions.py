@@ -1,0 +1,108 @@
+"""Register every promoted model as a SQL function on a DuckDB connection.
+
+    import duckdb
+    from udfs import register_models
+    connection = duckdb.connect("warehouse.duckdb")
+    register_models(connection, "build/models")
+    connection.sql("select score_issuer_decline(attempts_30d, ...) from features")
+
+Each model becomes `score_<model>(feature, ...)`: a vectorised Arrow UDF over DOUBLE arguments
+in the manifest's feature order. NULL means "missing" exactly as NaN does in XGBoost (the
+function is called with NULLs, `null_handling='special'`, and never returns a NULL score). A
+binary model returns P(positive class) as DOUBLE; a multiclass model a STRUCT with one DOUBLE
+per class name; a regression model its value.
+
+`payloom_model_features('<model>')` returns the model's feature names in order; the dbt macro
+`score` uses it to write the call, so nobody types thirty arguments.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from duckdb import sqltypes
+
+from udfs.errors import ModelArtifactError
+from udfs.model_artifact import ModelArtifact
+from udfs.model_registry import ModelRegistry
+
+__all__ = ["register_models", "register_artifact", "MODEL_FEATURES_FUNCTION"]
+
+MODEL_FEATURES_FUNCTION = "payloom_model_features"
+
+
+def register_models(connection: duckdb.DuckDBPyConnection, registry: ModelRegistry | Path | str, names: list[str] | None = None) -> list[str]:
+    """Register `score_<model>` for each promoted model (or only `names`); returns the function names."""
+    registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
+    wanted = names if names is not None else registry.names()
+    artifacts = [registry.load(name) for name in wanted]
+    registered = [register_artifact(connection, artifact) for artifact in artifacts]
+    features = {artifact.manifest.name: artifact.manifest.feature_names for artifact in artifacts}
+    _register_feature_lookup(connection, features, registry.root)
+    return registered
+
+
+def register_artifact(connection: duckdb.DuckDBPyConnection, artifact: ModelArtifact) -> str:
+    """Register one loaded artifact as `score_<model>`; returns the function name."""
+    manifest = artifact.manifest
+    forest = artifact.forest
+    kind = manifest.output["kind"]
+    if kind == "class_probabilities":
+        classes = manifest.class_names
+        if len(classes) != forest.num_outputs:
+            raise ModelArtifactError(f"{manifest.name}: manifest names {len(classes)} classes, the library outputs {forest.num_outputs}")
+        return_type = duckdb.struct_type({name: sqltypes.DOUBLE for name in classes})
+        struct_type = pa.struct([(name, pa.float64()) for name in classes])
+
+        def score(*columns):
+            scores = forest.predict(columns).astype(np.float64)
+            return pa.StructArray.from_arrays([pa.array(scores[:, index]) for index in range(len(classes))], fields=list(struct_type))
+    else:
+        return_type = sqltypes.DOUBLE
+
+        def score(*columns):
+            return pa.array(forest.predict(columns)[:, 0].astype(np.float64))
+
+    name = manifest.function_name
+    _drop_if_registered(connection, name)
+    connection.create_function(
+        name,
+        _with_arity(score, len(manifest.features)),
+        [sqltypes.DOUBLE] * len(manifest.features),
+        return_type,
+        type="arrow",
+        null_handling="special",
+        side_effects=False,
+    )
+    return name
+
+
+def _register_feature_lookup(connection: duckdb.DuckDBPyConnection, features: dict[str, list[str]], root: Path) -> None:
+    def model_features(name: str) -> list[str]:
+        if name not in features:
+            raise ModelArtifactError(
+                f"no model {name!r} is registered on this connection (registry {root}: {', '.join(sorted(features)) or 'none'})"
+            )
+        return features[name]
+
+    _drop_if_registered(connection, MODEL_FEATURES_FUNCTION)
+    connection.create_function(MODEL_FEATURES_FUNCTION, model_features, [sqltypes.VARCHAR], duckdb.list_type(sqltypes.VARCHAR), side_effects=False)
+
+
+def _with_arity(function, arity: int):
+    """`function(*columns)` as a function of exactly `arity` positional parameters: DuckDB reads the
+    arity of a UDF from its signature."""
+    names = ", ".join(f"feature_{index}" for index in range(arity))
+    namespace: dict = {"function": function}
+    exec(f"def scorer({names}):\n    return function({names})\n", namespace)  # noqa: S102 - names are generated, not user input
+    return namespace["scorer"]
+
+
+def _drop_if_registered(connection: duckdb.DuckDBPyConnection, name: str) -> None:
+    try:
+        connection.remove_function(name)
+    except (duckdb.InvalidInputException, duckdb.CatalogException):
+        pass
