@@ -35,7 +35,7 @@ from scoring.forest_tables import ForestTables, forest_tables
 __all__ = ["CompiledForest", "compile_forest", "DEFAULT_COMPILER_FLAGS", "BACKENDS"]
 
 BACKENDS = ("payloom", "tl2cgen")
-DEFAULT_COMPILER_FLAGS = ("-O3", "-fPIC", "-shared", "-fno-math-errno")
+DEFAULT_COMPILER_FLAGS = ("-O2", "-fPIC", "-shared", "-fno-math-errno")
 """Portable: no -march=native, so a library built on one x86-64 machine loads on another."""
 
 _POSTPROCESSOR_CODES = {"identity": 0, "sigmoid": 1, "softmax": 2, "exponential": 3}
