@@ -1,8 +1,9 @@
-"""Where a payloom run keeps its files: raw data, the DuckDB warehouse and the feature Parquet.
+"""Where a payloom run keeps its files: raw data, the DuckDB warehouse, the feature Parquet and
+the model registry.
 
 >>> ws = Workspace.at("/tmp/payloom-example")
->>> ws.warehouse.name, ws.raw_dir.name, ws.features_dir.name
-('warehouse.duckdb', 'raw', 'features')
+>>> ws.warehouse.name, ws.raw_dir.name, ws.features_dir.name, ws.model_registry.name
+('warehouse.duckdb', 'raw', 'features', 'models')
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Workspace:
     raw_dir: Path
     warehouse: Path
     features_dir: Path
+    model_registry: Path
 
     @classmethod
     def at(cls, root: Path | str, *, raw_dir: Path | str | None = None) -> "Workspace":
@@ -35,6 +37,7 @@ class Workspace:
             raw_dir=Path(raw_dir).resolve() if raw_dir is not None else root / "raw",
             warehouse=root / "warehouse.duckdb",
             features_dir=root / "features",
+            model_registry=root / "models",
         )
 
     def dbt_environment(self) -> dict[str, str]:
@@ -43,5 +46,6 @@ class Workspace:
             **os.environ,
             "PAYLOOM_WAREHOUSE": str(self.warehouse),
             "PAYLOOM_FEATURES_DIR": str(self.features_dir),
+            "PAYLOOM_MODEL_REGISTRY": str(self.model_registry),
             "DBT_PROFILES_DIR": str(PROJECT_ROOT),
         }

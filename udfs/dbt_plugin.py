@@ -1,0 +1,33 @@
+"""dbt-duckdb plugin: registers every promoted model as `score_<model>` on each dbt connection,
+so models under `dbt_project/models/scores/` can call them (see the `score` macro).
+
+Enabled in profiles.yml:
+
+    plugins:
+      - module: udfs.dbt_plugin
+        config:
+          registry: "{{ env_var('PAYLOOM_MODEL_REGISTRY', 'build/models') }}"
+
+A registry folder that does not exist yet (before the first training) registers nothing, so
+feature builds work before any model is trained.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dbt.adapters.duckdb.plugins import BasePlugin
+
+from udfs.duckdb_functions import register_models
+from udfs.model_registry import ModelRegistry
+
+
+class Plugin(BasePlugin):
+    """Registers the registry's promoted models on every DuckDB connection dbt opens."""
+
+    def initialize(self, plugin_config: dict[str, Any]) -> None:
+        self.registry = ModelRegistry(Path(plugin_config.get("registry", "build/models")))
+
+    def configure_connection(self, conn) -> None:
+        register_models(conn, self.registry)
