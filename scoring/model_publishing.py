@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from scoring.errors import ModelTrainingError
-from scoring.forest_compiler import DEFAULT_COMPILER_FLAGS, compile_forest
+from scoring.forest_compiler import compile_forest
 from udfs.model_artifact import MANIFEST_FILE, ModelArtifact, ModelManifest, sha256_of
 from udfs.model_registry import ModelRegistry
 
@@ -34,10 +34,13 @@ __all__ = ["publish_model", "output_kind_of"]
 _RECORDED_PACKAGES = ("xgboost-cpu", "treelite", "tl2cgen", "duckdb", "numpy", "pyarrow")
 
 
-def output_kind_of(booster) -> str:
-    """probability (binary:logistic), class_probabilities (multi:softprob) or value (regression)."""
-    objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
-    if objective in ("binary:logistic",):
+def output_kind_of(objective: str) -> str:
+    """probability (binary:logistic), class_probabilities (multi:softprob) or value (regression).
+
+    >>> output_kind_of("multi:softprob"), output_kind_of("reg:squarederror")
+    ('class_probabilities', 'value')
+    """
+    if objective == "binary:logistic":
         return "probability"
     if objective in ("multi:softprob", "multi:softmax"):
         if objective == "multi:softmax":
@@ -72,7 +75,9 @@ def publish_model(
     registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
     if booster.num_features() != len(features):
         raise ModelTrainingError(f"the booster was trained on {booster.num_features()} features, {len(features)} were named")
-    kind = output_kind_of(booster)
+    learner = json.loads(booster.save_config())["learner"]
+    objective = learner["objective"]["name"]
+    kind = output_kind_of(objective)
     model = treelite.frontend.from_xgboost(booster)
     version = registry.next_version(name)
     versions_dir = registry.root / name / "versions"
@@ -86,7 +91,7 @@ def publish_model(
         if classes is not None:
             output["classes"] = list(classes)
         elif kind == "class_probabilities":
-            output["classes"] = [f"class_{index}" for index in range(compiled_outputs(model))]
+            output["classes"] = [f"class_{index}" for index in range(int(learner["learner_model_param"]["num_class"]))]
         manifest = ModelManifest(
             name=name,
             version=version,
@@ -95,7 +100,7 @@ def publish_model(
             files=files,
             details={
                 "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "objective": json.loads(booster.save_config())["learner"]["objective"]["name"],
+                "objective": objective,
                 "num_trees": compiled.num_trees,
                 "depth": compiled.depth,
                 "metrics": metrics or {},
@@ -104,10 +109,9 @@ def publish_model(
                 "compilation": {
                     "backend": backend,
                     "command": compiled.compiler_command,
-                    "compiler": _compiler_version(),
+                    "compiler": _compiler_version(compiled.compiler_command[0]),
                     "seconds": round(compiled.compile_seconds, 3),
                     "library_bytes": compiled.library_bytes,
-                    "flags": list(DEFAULT_COMPILER_FLAGS),
                     "machine": platform.machine(),
                 },
                 "packages": {package: _version_of(package) for package in _RECORDED_PACKAGES},
@@ -124,10 +128,6 @@ def publish_model(
     return registry.load(name, version)
 
 
-def compiled_outputs(model) -> int:
-    return int(json.loads(model.dump_as_json())["num_class"][0])
-
-
 def _version_of(package: str) -> str | None:
     try:
         return metadata.version(package)
@@ -135,8 +135,8 @@ def _version_of(package: str) -> str | None:
         return None
 
 
-def _compiler_version() -> str:
+def _compiler_version(compiler: str) -> str:
     try:
-        return subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+        return subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     except (OSError, IndexError):
         return "unknown"

@@ -19,7 +19,8 @@ from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-from udfs.duckdb_functions import register_models
+from udfs.duckdb_functions import register_artifacts
+from udfs.model_artifact import ModelArtifact
 from udfs.model_registry import ModelRegistry
 
 
@@ -28,6 +29,10 @@ class Plugin(BasePlugin):
 
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         self.registry = ModelRegistry(Path(plugin_config.get("registry", "build/models")))
+        self._artifacts: list[ModelArtifact] | None = None
 
     def configure_connection(self, conn) -> None:
-        register_models(conn, self.registry)
+        # Checksums are verified and libraries loaded once per dbt invocation, not per connection.
+        if self._artifacts is None:
+            self._artifacts = self.registry.load_all()
+        register_artifacts(conn, self._artifacts, source=str(self.registry.root))

@@ -12,8 +12,10 @@ function is called with NULLs, `null_handling='special'`, and never returns a NU
 binary model returns P(positive class) as DOUBLE; a multiclass model a STRUCT with one DOUBLE
 per class name; a regression model its value.
 
-`payloom_model_features('<model>')` returns the model's feature names in order; the dbt macro
-`score` uses it to write the call, so nobody types thirty arguments.
+`payloom_model_features('<model>')` returns the model's feature names in order, and
+`payloom_score_call('<model>', '<alias>')` the whole call (`udfs.sql_calls.score_call`); the dbt
+macro `score` uses the latter, so nobody types thirty arguments and Python and dbt expand the
+call the same way.
 """
 
 from __future__ import annotations
@@ -26,22 +28,27 @@ import pyarrow as pa
 from duckdb import sqltypes
 
 from udfs.errors import ModelArtifactError
-from udfs.model_artifact import ModelArtifact
+from udfs.model_artifact import ModelArtifact, ModelManifest
 from udfs.model_registry import ModelRegistry
+from udfs.sql_calls import score_call
 
-__all__ = ["register_models", "register_artifact", "MODEL_FEATURES_FUNCTION"]
+__all__ = ["register_models", "register_artifacts", "register_artifact", "MODEL_FEATURES_FUNCTION", "SCORE_CALL_FUNCTION"]
 
 MODEL_FEATURES_FUNCTION = "payloom_model_features"
+SCORE_CALL_FUNCTION = "payloom_score_call"
 
 
 def register_models(connection: duckdb.DuckDBPyConnection, registry: ModelRegistry | Path | str, names: list[str] | None = None) -> list[str]:
     """Register `score_<model>` for each promoted model (or only `names`); returns the function names."""
     registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
     wanted = names if names is not None else registry.names()
-    artifacts = [registry.load(name) for name in wanted]
+    return register_artifacts(connection, [registry.load(name) for name in wanted], source=str(registry.root))
+
+
+def register_artifacts(connection: duckdb.DuckDBPyConnection, artifacts: list[ModelArtifact], *, source: str = "") -> list[str]:
+    """Register already loaded (checksum-verified) artifacts, plus the lookup functions over them."""
     registered = [register_artifact(connection, artifact) for artifact in artifacts]
-    features = {artifact.manifest.name: artifact.manifest.feature_names for artifact in artifacts}
-    _register_feature_lookup(connection, features, registry.root)
+    _register_lookups(connection, {artifact.manifest.name: artifact.manifest for artifact in artifacts}, source)
     return registered
 
 
@@ -80,16 +87,24 @@ def register_artifact(connection: duckdb.DuckDBPyConnection, artifact: ModelArti
     return name
 
 
-def _register_feature_lookup(connection: duckdb.DuckDBPyConnection, features: dict[str, list[str]], root: Path) -> None:
-    def model_features(name: str) -> list[str]:
-        if name not in features:
+def _register_lookups(connection: duckdb.DuckDBPyConnection, manifests: dict[str, ModelManifest], source: str) -> None:
+    def manifest_of(name: str) -> ModelManifest:
+        if name not in manifests:
             raise ModelArtifactError(
-                f"no model {name!r} is registered on this connection (registry {root}: {', '.join(sorted(features)) or 'none'})"
+                f"no model {name!r} is registered on this connection (registry {source}: {', '.join(sorted(manifests)) or 'none'})"
             )
-        return features[name]
+        return manifests[name]
+
+    def model_features(name: str) -> list[str]:
+        return manifest_of(name).feature_names
+
+    def model_score_call(name: str, relation_alias: str) -> str:
+        return score_call(manifest_of(name), relation_alias=relation_alias or None)
 
     _drop_if_registered(connection, MODEL_FEATURES_FUNCTION)
     connection.create_function(MODEL_FEATURES_FUNCTION, model_features, [sqltypes.VARCHAR], duckdb.list_type(sqltypes.VARCHAR), side_effects=False)
+    _drop_if_registered(connection, SCORE_CALL_FUNCTION)
+    connection.create_function(SCORE_CALL_FUNCTION, model_score_call, [sqltypes.VARCHAR, sqltypes.VARCHAR], sqltypes.VARCHAR, side_effects=False)
 
 
 def _with_arity(function, arity: int):

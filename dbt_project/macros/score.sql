@@ -3,16 +3,12 @@
         select attempt_id, {{ score('issuer_decline', 'features') }} as decline_probability
         from {{ ref('training_issuer_decline') }} as features
 
-    expands to score_issuer_decline(cast(features.<feature> as double), ...). The feature list
-    comes from the model registry at run time (payloom_model_features, registered by the
-    udfs.dbt_plugin plugin), so it always matches the promoted version. -#}
+    expands to score_issuer_decline(cast(features.<feature> as double), ...). The call is written
+    by payloom_score_call (registered by the udfs.dbt_plugin plugin from the model registry, the
+    same code as udfs.sql_calls.score_call), so it always matches the promoted version. -#}
 {% macro score(model_name, relation_alias=none) %}
 {%- if execute -%}
-    {%- set features = run_query("select unnest(payloom_model_features('" ~ model_name ~ "'))").columns[0].values() -%}
-    {%- set prefix = relation_alias ~ '.' if relation_alias else '' -%}
-    score_{{ model_name }}(
-        {%- for feature in features %}cast({{ prefix }}{{ feature }} as double){{ ", " if not loop.last }}{% endfor -%}
-    )
+    {{ run_query("select payloom_score_call('" ~ model_name ~ "', '" ~ (relation_alias or '') ~ "')").columns[0].values()[0] }}
 {%- else -%}
     score_{{ model_name }}()
 {%- endif -%}

@@ -81,6 +81,8 @@ def test_sql_misuse_says_what_was_expected(private_registry):
     with pytest.raises(duckdb.CatalogException, match="score_routing"):
         connection.execute("select score_routing(1.0)")
     assert connection.execute("select payloom_model_features('decline')").fetchone()[0][0] == "feature_0"
+    expected_call = score_call(private_registry.load("decline").manifest, relation_alias="f")
+    assert connection.execute("select payloom_score_call('decline', 'f')").fetchone()[0] == expected_call
     with pytest.raises(duckdb.InvalidInputException, match="no model 'routing' is registered"):
         connection.execute("select payloom_model_features('routing')").fetchall()
 
