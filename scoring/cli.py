@@ -2,6 +2,7 @@
 
     payloom run [--workspace build] [--attempts 200000] [--seed 42]   the main job
     payloom build --raw-dir DIR [--workspace build]                   features from your own data
+    payloom train [--workspace build]                                 decline models: train, compile, score in SQL
     payloom summary [--workspace build]                               counts of a built workspace
 """
 
@@ -11,6 +12,7 @@ import argparse
 import sys
 from datetime import datetime
 
+from scoring.decline_training_job import train_decline_job
 from scoring.errors import PayloomError
 from scoring.feature_build import build_features
 from scoring.main_job import run_main_job
@@ -30,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=42)
     run.add_argument("--days", type=int, default=120, help="simulated days (default: 120)")
     run.add_argument("--dirty-fraction", type=float, default=0.001, help="share of contract-violating rows to inject")
+    run.add_argument("--candidates", type=int, default=6, help="hyper-parameter candidates of the decline model (default: 6)")
     run.add_argument("--quiet", action="store_true", help="print only the summary")
 
     build = commands.add_parser("build", help="validate a raw directory and build its features with dbt")
@@ -39,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="stamp of the current feature rows (default: now), e.g. 2025-05-01")
     build.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
     build.add_argument("--quiet", action="store_true")
+
+    train = commands.add_parser("train", help="train, compile and publish the decline models of a built workspace, then score it in SQL")
+    train.add_argument("--workspace", default="build")
+    train.add_argument("--candidates", type=int, default=6, help="hyper-parameter candidates of the decline model (default: 6)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--quiet", action="store_true")
 
     summary = commands.add_parser("summary", help="print row counts of a built workspace")
     summary.add_argument("--workspace", default="build")
@@ -56,14 +65,19 @@ def main(argv: list[str] | None = None) -> int:
                 seed=arguments.seed,
                 days=arguments.days,
                 dirty_fraction=arguments.dirty_fraction,
+                candidates=arguments.candidates,
                 echo=echo,
             )
             print(result.summary.format())
+            print(result.decline_report.format())
             print("timings: " + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.seconds.items()))
         elif arguments.command == "build":
             workspace = Workspace.at(arguments.workspace, raw_dir=arguments.raw_dir)
             build_features(workspace, feature_cutoff_at=arguments.feature_cutoff_at, full_refresh=arguments.full_refresh, echo=echo)
             print(summarize_workspace(workspace).format())
+        elif arguments.command == "train":
+            report = train_decline_job(Workspace.at(arguments.workspace), candidates=arguments.candidates, seed=arguments.seed, echo=echo)
+            print(report.format())
         elif arguments.command == "summary":
             print(summarize_workspace(Workspace.at(arguments.workspace)).format())
     except PayloomError as error:

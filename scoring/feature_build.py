@@ -29,6 +29,7 @@ def build_features(
     load_started_at: datetime | None = None,
     full_refresh: bool = False,
     select: str | None = None,
+    exclude: str | None = None,
     echo: TextIO | None = sys.stderr,
 ) -> list[RegisteredTable]:
     """Register raw data and run `dbt build`; every dbt test runs and a failing one raises.
@@ -47,5 +48,7 @@ def build_features(
         arguments.append("--full-refresh")
     if select:
         arguments += ["--select", select]
+    if exclude:
+        arguments += ["--exclude", exclude]
     run_dbt(workspace, arguments, variables=variables, echo=echo)
     return registered

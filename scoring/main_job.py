@@ -1,4 +1,6 @@
-"""The main job: simulate a payments world, build every feature with dbt, print a summary."""
+"""The main job: simulate a payments world, build every feature with dbt, train and compile the
+decline models, score every attempt in SQL, and print a summary with PR-AUC against the rule
+baseline and the simulator's oracle."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TextIO
 
+from scoring.decline_training_job import DeclineTrainingReport, train_decline_job
 from scoring.feature_build import build_features
 from scoring.run_summary import WorkspaceSummary, summarize_workspace
 from scoring.workspace import Workspace
@@ -22,6 +25,7 @@ class MainJobResult:
 
     workspace: Workspace
     summary: WorkspaceSummary
+    decline_report: DeclineTrainingReport
     seconds: dict[str, float]
 
 
@@ -33,11 +37,13 @@ def run_main_job(
     start: str = "2025-01-01",
     days: int = 120,
     dirty_fraction: float = 0.001,
+    candidates: int = 6,
     echo: TextIO | None = sys.stderr,
 ) -> MainJobResult:
-    """Simulate into `workspace.raw_dir` (replacing it), then build features and summarise.
+    """Simulate into `workspace.raw_dir` (replacing it), build features, train and score, summarise.
 
-    Features are stamped as of the end of the simulated period, the "now" of that world.
+    Features are stamped as of the end of the simulated period, the "now" of that world. The
+    models of an earlier run stay in the registry as older versions; the new ones are promoted.
     """
     from payloom_sim import simulate  # imported here: the CLI's other commands do not need it
 
@@ -62,6 +68,9 @@ def run_main_job(
     seconds["simulate"] = time.perf_counter() - began
     end_of_world = datetime.fromisoformat(start) + timedelta(days=days)
     began = time.perf_counter()
-    build_features(workspace, feature_cutoff_at=end_of_world, echo=echo)
+    build_features(workspace, feature_cutoff_at=end_of_world, exclude="tag:scores", echo=echo)
     seconds["dbt_build"] = time.perf_counter() - began
-    return MainJobResult(workspace=workspace, summary=summarize_workspace(workspace), seconds=seconds)
+    began = time.perf_counter()
+    decline_report = train_decline_job(workspace, candidates=candidates, seed=seed, echo=echo)
+    seconds["train_compile_score"] = time.perf_counter() - began
+    return MainJobResult(workspace=workspace, summary=summarize_workspace(workspace), decline_report=decline_report, seconds=seconds)

@@ -63,14 +63,22 @@ def publish_model(
     parameters: dict[str, Any] | None = None,
     backend: str = "payloom",
     promote: bool = True,
+    decision_policy: dict[str, Any] | None = None,
 ) -> ModelArtifact:
     """Compile `booster` and publish it as the next version of `name`; promote it unless told not to.
 
     features:      (name, SQL type) in the order the booster was trained on.
     classes:       class names in output order (multiclass) or [negative, positive] (binary).
     training_data: what the model was trained on (rows, time range, fingerprint).
+    decision_policy: a policy over the model's score that SQL can call (udfs.decline_actions);
+                   checked here by writing its macro, so a bad policy fails at publish time.
     """
     import treelite
+
+    if decision_policy is not None:
+        from udfs.decline_actions import decline_action_macro
+
+        decline_action_macro(name, decision_policy)
 
     registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
     if booster.num_features() != len(features):
@@ -106,6 +114,7 @@ def publish_model(
                 "metrics": metrics or {},
                 "training_data": training_data or {},
                 "parameters": parameters or {},
+                **({"decision_policy": decision_policy} if decision_policy is not None else {}),
                 "compilation": {
                     "backend": backend,
                     "command": compiled.compiler_command,

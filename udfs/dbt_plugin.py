@@ -19,7 +19,7 @@ from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 
-from udfs.duckdb_functions import register_artifacts
+from udfs.duckdb_functions import register_artifacts, register_policies
 from udfs.model_artifact import ModelArtifact
 from udfs.model_registry import ModelRegistry
 
@@ -36,3 +36,7 @@ class Plugin(BasePlugin):
         if self._artifacts is None:
             self._artifacts = self.registry.load_all()
         register_artifacts(conn, self._artifacts, source=str(self.registry.root))
+
+    def configure_cursor(self, cursor) -> None:
+        # Functions registered on the connection reach its cursors; temporary macros do not.
+        register_policies(cursor, self._artifacts or [])

@@ -15,7 +15,11 @@ per class name; a regression model its value.
 `payloom_model_features('<model>')` returns the model's feature names in order, and
 `payloom_score_call('<model>', '<alias>')` the whole call (`udfs.sql_calls.score_call`); the dbt
 macro `score` uses the latter, so nobody types thirty arguments and Python and dbt expand the
-call the same way.
+call the same way. `payloom_model_version('<model>')` is the registered version, or NULL when
+no such model is registered (dbt models use it to build empty before the first training).
+
+A model whose manifest carries a `decision_policy` (the issuer-decline model) also gets its
+policy macro, `decline_action_<model>(...)` (`udfs.decline_actions`).
 """
 
 from __future__ import annotations
@@ -27,15 +31,20 @@ import numpy as np
 import pyarrow as pa
 from duckdb import sqltypes
 
+from udfs.decline_actions import register_decline_action
 from udfs.errors import ModelArtifactError
 from udfs.model_artifact import ModelArtifact, ModelManifest
 from udfs.model_registry import ModelRegistry
 from udfs.sql_calls import score_call
 
-__all__ = ["register_models", "register_artifacts", "register_artifact", "MODEL_FEATURES_FUNCTION", "SCORE_CALL_FUNCTION"]
+__all__ = [
+    "register_models", "register_artifacts", "register_artifact", "register_policies", "MODEL_FEATURES_FUNCTION", "SCORE_CALL_FUNCTION",
+    "MODEL_VERSION_FUNCTION",
+]
 
 MODEL_FEATURES_FUNCTION = "payloom_model_features"
 SCORE_CALL_FUNCTION = "payloom_score_call"
+MODEL_VERSION_FUNCTION = "payloom_model_version"
 
 
 def register_models(connection: duckdb.DuckDBPyConnection, registry: ModelRegistry | Path | str, names: list[str] | None = None) -> list[str]:
@@ -48,8 +57,18 @@ def register_models(connection: duckdb.DuckDBPyConnection, registry: ModelRegist
 def register_artifacts(connection: duckdb.DuckDBPyConnection, artifacts: list[ModelArtifact], *, source: str = "") -> list[str]:
     """Register already loaded (checksum-verified) artifacts, plus the lookup functions over them."""
     registered = [register_artifact(connection, artifact) for artifact in artifacts]
+    registered += register_policies(connection, artifacts)
     _register_lookups(connection, {artifact.manifest.name: artifact.manifest for artifact in artifacts}, source)
     return registered
+
+
+def register_policies(connection: duckdb.DuckDBPyConnection, artifacts: list[ModelArtifact]) -> list[str]:
+    """The decision-policy macros of `artifacts` (SQL macros are per connection: a cursor needs its own)."""
+    return [
+        register_decline_action(connection, artifact.manifest.name, artifact.manifest.details["decision_policy"])
+        for artifact in artifacts
+        if artifact.manifest.details.get("decision_policy")
+    ]
 
 
 def register_artifact(connection: duckdb.DuckDBPyConnection, artifact: ModelArtifact) -> str:
@@ -101,6 +120,13 @@ def _register_lookups(connection: duckdb.DuckDBPyConnection, manifests: dict[str
     def model_score_call(name: str, relation_alias: str) -> str:
         return score_call(manifest_of(name), relation_alias=relation_alias or None)
 
+    def model_version(name: str) -> str | None:
+        return manifests[name].version if name in manifests else None
+
+    _drop_if_registered(connection, MODEL_VERSION_FUNCTION)
+    connection.create_function(
+        MODEL_VERSION_FUNCTION, model_version, [sqltypes.VARCHAR], sqltypes.VARCHAR, null_handling="special", side_effects=False
+    )
     _drop_if_registered(connection, MODEL_FEATURES_FUNCTION)
     connection.create_function(MODEL_FEATURES_FUNCTION, model_features, [sqltypes.VARCHAR], duckdb.list_type(sqltypes.VARCHAR), side_effects=False)
     _drop_if_registered(connection, SCORE_CALL_FUNCTION)

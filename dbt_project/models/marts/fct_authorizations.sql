@@ -7,8 +7,8 @@
 }}
 
 {#- One row per clean authorization attempt, with its amount in US dollars (as of the attempt)
-    and its calendar parts. Incremental: a run adds attempts newer than what is loaded, minus a
-    lookback that absorbs late-arriving rows. -#}
+    and its calendar parts. Incremental: a run reloads the last 3 days of what is loaded (rows
+    corrected since) and adds every attempt not loaded yet, however late it arrives. -#}
 
 {#- Built after quarantined_rows: both run the attempts' validation query (a view), and one
     after the other they do not compete for memory. #}
@@ -20,6 +20,7 @@ payment_attempts as (
     select * from {{ ref('stg_raw__payment_attempts') }}
     {% if is_incremental() %}
     where attempted_at > (select max(attempted_at) - interval 3 day from {{ this }})
+        or attempt_id not in (select attempt_id from {{ this }})
     {% endif %}
 ),
 

@@ -1,0 +1,99 @@
+"""Decline-driven actions in SQL: proceed, step-up authentication, another instrument, stand-in.
+
+A decline policy (chosen by `scoring.decline_policy` and stored in the decline model's
+manifest as `decision_policy`) becomes a DuckDB macro, `decline_action_<model>(...)`, so a
+query decides what to do with each attempt from its scores and a few card facts:
+
+    decline_action_issuer_decline(
+        p_decline,              -- score_issuer_decline(...)
+        decline_type,           -- score_decline_type(...): STRUCT of P(type | declined)
+        other_approved_cards,   -- the customer's other cards approved before
+        attempts_before, decline_ratio_90d,                                   -- card trust
+        gateway_segment_approval_rate_1h, gateway_segment_approval_rate_7d)   -- outage signal
+
+The rules, in order (PayPal's decline-driven actions):
+
+1. stand_in_approval: an outage (the segment's last-hour approval rate fell below
+   `outage_ratio` x its 7-day rate) and a trusted card (>= `trusted_min_attempts` earlier
+   attempts, 90-day decline ratio <= `trusted_max_decline_ratio`), and the expected technical
+   decline p_decline x P(technical) reaches its threshold: approve on the issuer's behalf.
+2. step_up_authentication: p_decline x P(authentication_required or do_not_honor) reaches its
+   threshold (CVV or 2FA turns risk declines into approvals).
+3. offer_other_instrument: the customer has another card approved before and
+   p_decline x P(insufficient_funds or hard_decline) reaches its threshold.
+4. proceed otherwise. NULL inputs never fire a rule.
+
+>>> policy = {"kind": "decline_action", "type_model": "decline_type",
+...     "thresholds": {"stand_in_approval": 0.03, "step_up_authentication": 0.3, "offer_other_instrument": 0.4},
+...     "outage_ratio": 0.6, "trusted_min_attempts": 10, "trusted_max_decline_ratio": 0.1}
+>>> import duckdb
+>>> connection = duckdb.connect()
+>>> register_decline_action(connection, "issuer_decline", policy)
+'decline_action_issuer_decline'
+>>> row = "{'insufficient_funds': 0.7, 'do_not_honor': 0.1, 'hard_decline': 0.1, 'authentication_required': 0.05, 'technical': 0.05}"
+>>> connection.execute(f"select decline_action_issuer_decline(0.8, {row}, 1, 3, 0.5, 0.9, 0.9), "
+...     f"decline_action_issuer_decline(0.8, {row}, 0, 3, 0.5, 0.9, 0.9), "
+...     f"decline_action_issuer_decline(0.8, {row}, 0, 30, 0.0, 0.1, 0.9)").fetchone()
+('offer_other_instrument', 'proceed', 'stand_in_approval')
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import duckdb
+
+from udfs.errors import ModelArtifactError
+
+__all__ = ["ACTIONS", "decline_action_macro", "register_decline_action"]
+
+ACTIONS: tuple[str, ...] = ("proceed", "step_up_authentication", "offer_other_instrument", "stand_in_approval")
+_REQUIRED = ("thresholds", "outage_ratio", "trusted_min_attempts", "trusted_max_decline_ratio")
+
+
+def _number(value: Any, name: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ModelArtifactError(f"decision_policy.{name} must be a number, got {value!r}; retrain to rewrite the policy")
+    return repr(float(value))
+
+
+def decline_action_macro(model_name: str, policy: Mapping[str, Any]) -> str:
+    """The `create or replace temp macro` statement of `policy` (see the module docstring)."""
+    missing = [key for key in _REQUIRED if key not in policy]
+    if policy.get("kind") != "decline_action" or missing:
+        raise ModelArtifactError(
+            f"model {model_name}'s decision_policy is not a decline_action policy (missing {', '.join(missing) or 'kind'}); "
+            "publish it with scoring.decline_policy.choose_decline_policy"
+        )
+    thresholds = policy["thresholds"]
+    stand_in = _number(thresholds.get("stand_in_approval"), "thresholds.stand_in_approval")
+    step_up = _number(thresholds.get("step_up_authentication"), "thresholds.step_up_authentication")
+    other = _number(thresholds.get("offer_other_instrument"), "thresholds.offer_other_instrument")
+    outage = _number(policy["outage_ratio"], "outage_ratio")
+    trusted_attempts = _number(policy["trusted_min_attempts"], "trusted_min_attempts")
+    trusted_ratio = _number(policy["trusted_max_decline_ratio"], "trusted_max_decline_ratio")
+    return f"""
+create or replace temp macro decline_action_{model_name}(
+    p_decline, decline_type, other_approved_cards, attempts_before, decline_ratio_90d,
+    approval_rate_1h, approval_rate_7d
+) as (
+    case
+        when approval_rate_1h < {outage} * approval_rate_7d
+            and attempts_before >= {trusted_attempts}
+            and coalesce(decline_ratio_90d, 0.0) <= {trusted_ratio}
+            and p_decline * decline_type.technical >= {stand_in}
+            then 'stand_in_approval'
+        when p_decline * (decline_type.authentication_required + decline_type.do_not_honor) >= {step_up}
+            then 'step_up_authentication'
+        when other_approved_cards > 0
+            and p_decline * (decline_type.insufficient_funds + decline_type.hard_decline) >= {other}
+            then 'offer_other_instrument'
+        else 'proceed'
+    end
+)"""
+
+
+def register_decline_action(connection: duckdb.DuckDBPyConnection, model_name: str, policy: Mapping[str, Any]) -> str:
+    """Create the policy's macro on `connection` (temporary: it lives as long as the connection)."""
+    connection.execute(decline_action_macro(model_name, policy))
+    return f"decline_action_{model_name}"
