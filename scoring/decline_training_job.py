@@ -28,7 +28,7 @@ from scoring.decline_models import (
 )
 from scoring.decline_policy import choose_decline_policy
 from scoring.errors import ModelTrainingError
-from scoring.feature_build import build_features
+from scoring.dbt_runner import run_dbt
 from scoring.model_publishing import publish_model
 from scoring.workspace import Workspace
 
@@ -141,7 +141,8 @@ def train_decline_job(
         print(f"  published {DECLINE_MODEL} {versions[DECLINE_MODEL]} and {TYPE_MODEL} {versions[TYPE_MODEL]}; scoring every attempt in SQL",
               file=echo, flush=True)
     began = time.perf_counter()
-    build_features(workspace, select="tag:scores", full_refresh=True, echo=echo)
+    # Only the scores models: the features and raw views are built already (raw may live elsewhere).
+    run_dbt(workspace, ["build", "--full-refresh", "--select", "tag:scores"], echo=echo)
     seconds["batch_scoring"] = time.perf_counter() - began
     report = _judge(workspace, models, versions, policy)
     report.seconds = seconds

@@ -24,6 +24,16 @@ def test_build_own_raw_directory_prints_summary(tmp_path):
     assert "card_features" in result.stdout
     again = run("summary", "--workspace", str(tmp_path / "ws"))
     assert again.returncode == 0 and "fct_authorizations" in again.stdout
+    # Models train on the built workspace although its raw data lives elsewhere (no oracle there).
+    trained = run("train", "--workspace", str(tmp_path / "ws"), "--candidates", "1", "--quiet")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "issuer_decline v0001 (compiled, from SQL)" in trained.stdout and "simulator oracle" not in trained.stdout
+
+
+def test_train_before_build_exits_2_with_what_to_do(tmp_path):
+    result = run("train", "--workspace", str(tmp_path / "empty"))
+    assert result.returncode == 2
+    assert "warehouse.duckdb does not exist; build the workspace first" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_bad_raw_directory_exits_2_with_the_reason(tmp_path):
