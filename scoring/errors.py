@@ -11,6 +11,7 @@ __all__ = [
     "ModelArtifactError",
     "ScoringInputError",
     "ModelTrainingError",
+    "FeatureStoreError",
 ]
 
 
@@ -24,3 +25,7 @@ class PipelineError(PayloomError):
 
 class ModelTrainingError(PayloomError):
     """A model cannot be trained or compiled from what was given (data, parameters, tree types)."""
+
+
+class FeatureStoreError(PayloomError):
+    """The Feast feature store of a workspace cannot be applied, materialised or read."""
