@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                 echo=echo,
             )
             print(result.summary.format())
+            print(result.serving.format())
             print(result.decline_report.format())
             print("timings: " + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.seconds.items()))
         elif arguments.command == "build":

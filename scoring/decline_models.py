@@ -21,13 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TextIO
 
+import duckdb
 import numpy as np
 import xgboost
 
 from scoring.errors import ModelTrainingError
 from scoring.hyperparameter_search import SearchResult, randomized_search
 from scoring.precision_recall import average_precision
-from scoring.training_sets import TrainingFrame, time_ordered_split
+from scoring.training_sets import TrainingFrame, load_training_frame, time_ordered_split
 
 __all__ = [
     "DECLINE_FEATURES", "DECLINE_TYPES", "DECLINE_TRAINING_SET", "RuleBaseline", "DeclineModels", "fit_rule_baseline",
@@ -158,10 +159,8 @@ def train_decline_models(
     return DeclineModels(train=train, validation=validation, test=test, decline_search=decline_search, type_search=type_search, rules=rules)
 
 
-def load_decline_frame(connection, *, where: str | None = None) -> TrainingFrame:
+def load_decline_frame(connection: duckdb.DuckDBPyConnection, *, where: str | None = None) -> TrainingFrame:
     """The issuer-decline training set with DECLINE_FEATURES, labels, and the policy's inputs."""
-    from scoring.training_sets import load_training_frame
-
     return load_training_frame(
         connection, DECLINE_TRAINING_SET, DECLINE_FEATURES, timestamp_column="attempted_at",
         label_columns=["is_declined", "decline_code"], key_column="attempt_id",

@@ -1,6 +1,7 @@
 """The main job: simulate a payments world, build every feature with dbt, train and compile the
 decline models, score every attempt in SQL, and print a summary with PR-AUC against the rule
-baseline and the simulator's oracle."""
+baseline and the simulator's oracle. The features are applied to Feast and materialised to the
+online store (SQLite), and one card's features are read back online."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TextIO
 
 from scoring.decline_training_job import DeclineTrainingReport, train_decline_job
 from scoring.feature_build import build_features
+from scoring.feature_serving import FeatureServingSummary, serve_features
 from scoring.run_summary import WorkspaceSummary, summarize_workspace
 from scoring.workspace import Workspace
 
@@ -26,6 +28,7 @@ class MainJobResult:
     workspace: Workspace
     summary: WorkspaceSummary
     decline_report: DeclineTrainingReport
+    serving: FeatureServingSummary
     seconds: dict[str, float]
 
 
@@ -71,6 +74,10 @@ def run_main_job(
     build_features(workspace, feature_cutoff_at=end_of_world, exclude="tag:scores", echo=echo)
     seconds["dbt_build"] = time.perf_counter() - began
     began = time.perf_counter()
+    serving = serve_features(workspace, start=datetime.fromisoformat(start), end=end_of_world, echo=echo)
+    seconds["feast_apply_materialize"] = time.perf_counter() - began
+    began = time.perf_counter()
     decline_report = train_decline_job(workspace, candidates=candidates, seed=seed, echo=echo)
     seconds["train_compile_score"] = time.perf_counter() - began
-    return MainJobResult(workspace=workspace, summary=summarize_workspace(workspace), decline_report=decline_report, seconds=seconds)
+    return MainJobResult(workspace=workspace, summary=summarize_workspace(workspace), decline_report=decline_report,
+                         serving=serving, seconds=seconds)

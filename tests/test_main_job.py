@@ -22,7 +22,9 @@ def test_payloom_run_simulates_builds_and_summarises(tmp_path):
     for expected in ("raw tables (rows = clean + quarantined)", "quarantine reasons:", "card_features",
                      "gateway_segment_features", "training.training_issuer_decline", "timings: simulate",
                      "issuer-decline models: issuer_decline v0001", "simulator oracle", "rule baseline",
-                     "(compiled, from SQL)", "recommended actions on the test period", "train_compile_score"):
+                     "(compiled, from SQL)", "recommended actions on the test period", "train_compile_score",
+                     "feature store (Feast, SQLite online store): 6 feature views materialised",
+                     "equals its latest offline row in card_features: yes"):
         assert expected in out, expected
     with duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True) as connection:
         raw, clean, quarantined = connection.execute(
