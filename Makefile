@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean redis
 
 setup: $(STAMP)
 
@@ -16,8 +16,19 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/payloom run
 
-test: setup
+test: setup redis
 	$(BIN)/python -m pytest -n 2
+
+# A real redis-server for the Redis online-store tests (they start their own on a free port).
+# Debian's package; root installs it, otherwise say how.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q redis-server >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; }; \
+	  elif command -v sudo >/dev/null 2>&1; then \
+	    sudo apt-get install -y -q redis-server >/dev/null 2>&1 || { sudo apt-get update -q >/dev/null && sudo apt-get install -y -q redis-server >/dev/null; }; \
+	  else echo "redis-server is needed for the Redis tests: install Debian's redis-server package" >&2; exit 1; fi; }
+	@command -v redis-server >/dev/null 2>&1
 
 bench: setup
 	$(BIN)/python bench/bench_build.py
