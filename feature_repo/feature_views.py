@@ -12,8 +12,6 @@ A TTL is whole days or less than a day: Feast 0.67's DuckDB store adds it to tim
 ibis interval, and ibis rejects a timedelta that mixes days with hours ("mixed units", e.g. 36 h).
 """
 
-from datetime import timedelta
-
 from feast import FeatureView
 
 from data_sources import (
@@ -39,11 +37,12 @@ from entities import (
     product,
     transaction_type,
 )
+from view_specs import VIEW_SPECS
 
 card_activity_fv = FeatureView(
     name="card_activity",
     entities=[card],
-    ttl=timedelta(days=3),
+    ttl=VIEW_SPECS["card_activity"].ttl,
     schema=feature_fields("card_features", join_keys=["card_id"]),
     source=card_features_source,
     online=True,
@@ -61,7 +60,7 @@ card_activity_fv = FeatureView(
 bin_merchant_category_fv = FeatureView(
     name="bin_merchant_category_activity",
     entities=[card_bin, merchant_category],
-    ttl=timedelta(days=2),
+    ttl=VIEW_SPECS["bin_merchant_category_activity"].ttl,
     schema=feature_fields("bin_merchant_category_features", join_keys=["card_bin", "merchant_category"]),
     source=bin_merchant_category_features_source,
     online=True,
@@ -79,7 +78,7 @@ bin_merchant_category_fv = FeatureView(
 issuer_merchant_category_fv = FeatureView(
     name="issuer_merchant_category_activity",
     entities=[issuer, merchant_category],
-    ttl=timedelta(days=2),
+    ttl=VIEW_SPECS["issuer_merchant_category_activity"].ttl,
     schema=feature_fields("issuer_merchant_category_features", join_keys=["issuer_id", "merchant_category"]),
     source=issuer_merchant_category_features_source,
     online=True,
@@ -100,7 +99,7 @@ issuer_merchant_category_fv = FeatureView(
 gateway_segment_fv = FeatureView(
     name="gateway_segment_activity",
     entities=[gateway, card_network, issuer_country, transaction_type],
-    ttl=timedelta(days=2),
+    ttl=VIEW_SPECS["gateway_segment_activity"].ttl,
     schema=feature_fields(
         "gateway_segment_features",
         join_keys=["gateway", "card_network", "issuer_country", "transaction_type"],
@@ -127,7 +126,7 @@ gateway_segment_fv = FeatureView(
 customer_profile_fv = FeatureView(
     name="customer_profile",
     entities=[customer],
-    ttl=timedelta(days=7),
+    ttl=VIEW_SPECS["customer_profile"].ttl,
     schema=feature_fields("customer_features", join_keys=["customer_id"]),
     source=customer_features_source,
     online=True,
@@ -145,7 +144,7 @@ customer_profile_fv = FeatureView(
 customer_product_affinity_fv = FeatureView(
     name="customer_product_affinity",
     entities=[customer, product],
-    ttl=timedelta(days=7),
+    ttl=VIEW_SPECS["customer_product_affinity"].ttl,
     schema=feature_fields("customer_product_affinity", join_keys=["customer_id", "product"]),
     source=customer_product_affinity_source,
     online=True,

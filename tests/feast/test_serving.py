@@ -295,3 +295,46 @@ def test_apply_names_a_missing_feature_table(tmp_path, feast_workspace):
     shutil.copy(feast_workspace.features_dir / "card_features.parquet", partial.features_dir)
     with pytest.raises(FeatureStoreError, match=r"feast apply failed .*feature table .*bin_merchant_category_features\.parquet is missing: run `payloom build`"):
         apply_feature_store(partial)
+
+
+@pytest.mark.parametrize("service_name", SERVICES)
+def test_payloom_point_in_time_path_returns_exactly_what_feast_returns(feast_workspace, feature_store, window, service_name):
+    """scoring.point_in_time (DuckDB ASOF joins, no Feast) = Feast's get_historical_features."""
+    from scoring import point_in_time
+
+    views = service_views(feature_store, service_name)
+    assert [view.name for view in views] == list(point_in_time.service_views(service_name))
+    for view in views:
+        spec = point_in_time.view_specs()[view.name]
+        assert spec.ttl == view.ttl and list(spec.join_keys) == [column.name for column in view.entity_columns]
+    entities = entity_frame(feast_workspace, views, window)
+    served = (
+        feature_store.get_historical_features(
+            entity_df=entities, features=feature_store.get_feature_service(service_name), full_feature_names=True
+        )
+        .to_df()
+        .set_index("row_index")
+        .sort_index()
+    )
+    ours = point_in_time.historical_features(feast_workspace, entities, service_name).set_index("row_index")
+    feature_columns = [column for column in served.columns if "__" in column]
+    assert [column for column in ours.columns if "__" in column] == feature_columns
+    assert list(ours.index) == list(entities["row_index"]), "payloom keeps the entity rows in their order"
+    mismatches = [
+        (row_index, column, served.at[row_index, column], ours.at[row_index, column])
+        for column in feature_columns
+        for row_index in served.index
+        if plain(served.at[row_index, column]) != plain(ours.at[row_index, column])
+    ]
+    assert mismatches == []
+    assert ours[feature_columns].notna().any(axis=1).sum() >= len(entities) // 2
+
+
+def test_point_in_time_path_says_what_the_entity_rows_lack(feast_workspace):
+    from scoring import point_in_time
+
+    with pytest.raises(FeatureStoreError, match="lack columns card_bin, merchant_category"):
+        point_in_time.historical_features(feast_workspace, pd.DataFrame({"card_id": ["x"], "event_timestamp": [pd.Timestamp("2025-01-01")]}),
+                                          "issuer_decline_v1")
+    with pytest.raises(FeatureStoreError, match="unknown feature service 'nope'"):
+        point_in_time.historical_features(feast_workspace, pd.DataFrame(), "nope")
