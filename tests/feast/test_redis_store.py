@@ -112,7 +112,7 @@ def redis_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def redis_workspace(tmp_path_factory, simulated_workspace, redis_server, window) -> Workspace:
+def redis_workspace(redis_server, tmp_path_factory, simulated_workspace, window) -> Workspace:
     """A copy of the simulated workspace whose online store is the session's Redis, applied and
     materialised once (one run up to the same end as the SQLite store of tests/feast/conftest.py)."""
     root = tmp_path_factory.mktemp("feast-redis") / "workspace"
