@@ -6,19 +6,73 @@ the model registry and Feast's state (registry and online store).
 ('warehouse.duckdb', 'raw', 'features', 'models')
 >>> ws.feature_store_dir.name
 'feature_store'
+
+The online store is SQLite (in `feature_store_dir`) unless Redis is configured, by argument or by
+the environment that `Workspace.at` reads (PAYLOOM_ONLINE_STORE=redis, PAYLOOM_REDIS_URL):
+
+>>> Workspace.at("/tmp/payloom-example", redis_address=None).online_store
+'sqlite'
+>>> Workspace.at("/tmp/payloom-example", redis_address="localhost:6379").online_store
+'redis'
+>>> redis_address_from_environment({"PAYLOOM_ONLINE_STORE": "redis", "PAYLOOM_REDIS_URL": "cache:6380,password=s3cret"})
+'cache:6380,password=s3cret'
+>>> redis_address_from_environment({"PAYLOOM_REDIS_URL": "cache:6380"}) is None   # the selector decides
+True
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Workspace", "PROJECT_ROOT", "DBT_PROJECT_DIR", "FEATURE_REPO_DIR"]
+from scoring.errors import FeatureStoreError
+
+__all__ = [
+    "Workspace",
+    "PROJECT_ROOT",
+    "DBT_PROJECT_DIR",
+    "FEATURE_REPO_DIR",
+    "ONLINE_STORE_ENV",
+    "REDIS_URL_ENV",
+    "DEFAULT_REDIS_ADDRESS",
+    "redis_address_from_environment",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 FEATURE_REPO_DIR = PROJECT_ROOT / "feature_repo"
+
+ONLINE_STORE_ENV = "PAYLOOM_ONLINE_STORE"
+"""`sqlite` (the default when unset or empty) or `redis`."""
+REDIS_URL_ENV = "PAYLOOM_REDIS_URL"
+"""With PAYLOOM_ONLINE_STORE=redis: Feast's connection string `host:port[,db=N][,password=...]`
+(or `redis://[:password@]host[:port][/db]`); unset means DEFAULT_REDIS_ADDRESS."""
+DEFAULT_REDIS_ADDRESS = "localhost:6379"
+
+
+class _FromEnvironment:
+    """The default of `Workspace.at(redis_address=...)`: read PAYLOOM_ONLINE_STORE / PAYLOOM_REDIS_URL."""
+
+    def __repr__(self) -> str:
+        return "FROM_ENVIRONMENT"
+
+
+FROM_ENVIRONMENT = _FromEnvironment()
+
+
+def redis_address_from_environment(environ: Mapping[str, str] | None = None) -> str | None:
+    """The Redis online store's connection string that the environment configures, or None for SQLite."""
+    environ = os.environ if environ is None else environ
+    kind = environ.get(ONLINE_STORE_ENV, "").strip().lower()
+    if kind in ("", "sqlite"):
+        return None
+    if kind == "redis":
+        return environ.get(REDIS_URL_ENV, "").strip() or DEFAULT_REDIS_ADDRESS
+    raise FeatureStoreError(
+        f"{ONLINE_STORE_ENV}={environ[ONLINE_STORE_ENV]!r} is not an online store: use sqlite (the default) or redis"
+    )
 
 
 @dataclass(frozen=True)
@@ -31,11 +85,26 @@ class Workspace:
     features_dir: Path
     model_registry: Path
     feature_store_dir: Path
+    redis_address: str | None = field(default=None, repr=False)  # may hold a password
+    """Feast's connection string of the Redis online store (`host:port[,db=N][,password=...]`);
+    None serves online features from SQLite in `feature_store_dir`."""
 
     @classmethod
-    def at(cls, root: Path | str, *, raw_dir: Path | str | None = None) -> "Workspace":
-        """The standard layout under `root`; `raw_dir` may point at the user's own raw data."""
+    def at(
+        cls,
+        root: Path | str,
+        *,
+        raw_dir: Path | str | None = None,
+        redis_address: str | None | _FromEnvironment = FROM_ENVIRONMENT,
+    ) -> "Workspace":
+        """The standard layout under `root`; `raw_dir` may point at the user's own raw data.
+
+        `redis_address` picks the online store: a connection string for Redis, None for SQLite;
+        by default PAYLOOM_ONLINE_STORE and PAYLOOM_REDIS_URL decide (`redis_address_from_environment`).
+        """
         root = Path(root).resolve()
+        if isinstance(redis_address, _FromEnvironment):
+            redis_address = redis_address_from_environment()
         return cls(
             root=root,
             raw_dir=Path(raw_dir).resolve() if raw_dir is not None else root / "raw",
@@ -43,7 +112,13 @@ class Workspace:
             features_dir=root / "features",
             model_registry=root / "models",
             feature_store_dir=root / "feature_store",
+            redis_address=redis_address or None,
         )
+
+    @property
+    def online_store(self) -> str:
+        """`redis` or `sqlite`: where Feast serves this workspace's online features from."""
+        return "sqlite" if self.redis_address is None else "redis"
 
     def dbt_environment(self) -> dict[str, str]:
         """Environment variables that point profiles.yml at this workspace."""
