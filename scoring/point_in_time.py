@@ -1,8 +1,9 @@
-"""payloom's point-in-time path: Feast's `get_historical_features`, as DuckDB ASOF joins.
+"""payloom's point-in-time path: Feast's `get_historical_features`, as DuckDB joins bounded by the TTL.
 
 For each entity row (join keys + `event_timestamp`) and each view of a feature service, the
 newest feature row of the same keys at or before the row's instant is joined, unless it is
-older than the view's TTL, exactly as Feast does; the result has the same columns
+older than the view's TTL, exactly as Feast does (a range join bounded by the TTL finds that
+row's instant, an equality join fetches its features); the result has the same columns
 (`<view>__<feature>`, Feast's full feature names) and values. It reads the Parquet files dbt
 writes, with the view specs of `feature_repo/view_specs.py`, so it needs neither Feast nor its
 registry, and it keeps the entity rows in their order.
@@ -100,7 +101,7 @@ def historical_features(
     connection = connection or duckdb.connect()
     try:
         connection.register("__payloom_entities", entities)
-        selected, joins = [], []
+        matches, selected, joins = [], [], []
         for index, name in enumerate(names):
             spec = specs[name]
             path = workspace.features_dir / f"{spec.dbt_model}.parquet"
@@ -108,14 +109,25 @@ def historical_features(
                 raise FeatureStoreError(f"feature table {path} is missing: run `payloom build` for this workspace first")
             columns = [row[0] for row in connection.execute(f"describe select * from read_parquet('{path}')").fetchall()]
             features = [column for column in columns if column not in (*spec.join_keys, _TIMESTAMP)]
-            alias = f"v{index}"
-            stamp = f"{alias}.{_TIMESTAMP}"
-            fresh = f"e.{_TIMESTAMP} - {stamp} <= to_microseconds({int(spec.ttl.total_seconds() * 1_000_000)})"
-            selected += [f"case when {fresh} then {alias}.{_quoted(feature)} end as {_quoted(f'{name}__{feature}')}" for feature in features]
-            on = " and ".join([*(f"e.{_quoted(key)} = {alias}.{_quoted(key)}" for key in spec.join_keys), f"e.{_TIMESTAMP} >= {stamp}"])
-            joins.append(f"asof left join read_parquet('{path}') as {alias} on {on}")
-        query = (f"select e.* exclude (__payloom_row), {', '.join(selected)} from __payloom_entities as e "
-                 + " ".join(joins) + " order by e.__payloom_row")
+            alias, match = f"v{index}", f"m{index}"
+            keys_equal = " and ".join(f"e.{_quoted(key)} = {alias}.{_quoted(key)}" for key in spec.join_keys)
+            ttl = f"to_microseconds({int(spec.ttl.total_seconds() * 1_000_000)})"
+            # The newest feature instant within [t - ttl, t]: a range join bounded by the TTL (far
+            # cheaper than an ASOF join over every row), then the payload fetched by equality.
+            matches.append(
+                f"{match} as (select e.__payloom_row, max({alias}.{_TIMESTAMP}) as matched_at"
+                f" from __payloom_entities as e inner join (select {', '.join(map(_quoted, spec.join_keys))}, {_TIMESTAMP}"
+                f" from read_parquet('{path}')) as {alias} on {keys_equal}"
+                f" and {alias}.{_TIMESTAMP} <= e.{_TIMESTAMP} and {alias}.{_TIMESTAMP} >= e.{_TIMESTAMP} - {ttl}"
+                f" group by e.__payloom_row)"
+            )
+            selected += [f"{alias}.{_quoted(feature)} as {_quoted(f'{name}__{feature}')}" for feature in features]
+            joins.append(
+                f"left join {match} on e.__payloom_row = {match}.__payloom_row"
+                f" left join read_parquet('{path}') as {alias} on {keys_equal} and {alias}.{_TIMESTAMP} = {match}.matched_at"
+            )
+        query = (f"with {', '.join(matches)} select e.* exclude (__payloom_row), {', '.join(selected)}"
+                 f" from __payloom_entities as e {' '.join(joins)} order by e.__payloom_row")
         # Arrow, then pandas: about 3x faster than DuckDB's own DataFrame conversion here.
         return connection.sql(query).to_arrow_table().to_pandas()
     finally:
