@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
+import pyarrow as pa
 
 from scoring.errors import FeatureStoreError, ModelArtifactError, ScoringInputError
 from scoring.feature_store import feature_store_settings, open_feature_store
@@ -448,7 +449,8 @@ class DeclineDecider:
 
     def score(self, row: np.ndarray) -> tuple[float, dict[str, float]]:
         """P(decline) and P(type | declined) of one feature row, from the compiled libraries."""
-        columns = [row[index : index + 1] for index in range(len(row))]
+        # One float64 Arrow array per feature, built once for both forests (NaN = missing).
+        columns = [pa.array(row[index : index + 1]) for index in range(len(row))]
         p_decline = float(self.decline_artifact.forest.predict(columns)[0, 0])
         types = self.type_artifact.forest.predict(columns)[0]
         return p_decline, {name: float(types[index]) for index, name in enumerate(self.type_classes)}

@@ -39,6 +39,10 @@ def test_parity_with_offline_features_and_sql_scores(served):
     for case in served.cases:
         decision, offline = case.decision, case.offline
         assert_same_features(decision["features_used"], offline)
+        # The comparison covers every source: card history, both merchant-category segments, the gateway segment.
+        for name in ("attempts_before", "bin_merchant_category_attempts_30d", "issuer_merchant_category_attempts_30d",
+                     "gateway_segment_approval_rate_7d", "usd_amount_minor"):
+            assert decision["features_used"][name] is not None, name
         assert abs(decision["decline_probability"] - offline["decline_probability"]) <= TOLERANCE
         for name in DECLINE_TYPES:
             assert abs(decision["decline_type"][name] - offline[f"p_{name}"]) <= TOLERANCE
