@@ -39,39 +39,136 @@ The rules, in order (PayPal's decline-driven actions):
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import duckdb
 
 from udfs.errors import ModelArtifactError
 
-__all__ = ["ACTIONS", "decline_action_macro", "register_decline_action"]
+__all__ = ["ACTIONS", "DeclineActionPolicy", "decline_action_macro", "register_decline_action"]
 
 ACTIONS: tuple[str, ...] = ("proceed", "step_up_authentication", "offer_other_instrument", "stand_in_approval")
 _REQUIRED = ("thresholds", "outage_ratio", "trusted_min_attempts", "trusted_max_decline_ratio")
 
 
-def _number(value: Any, name: str) -> str:
+def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ModelArtifactError(f"decision_policy.{name} must be a number, got {value!r}; retrain to rewrite the policy")
-    return repr(float(value))
+    return float(value)
+
+
+@dataclass(frozen=True)
+class DeclineActionPolicy:
+    """The numbers of a `decline_action` policy, read and checked once for SQL and Python alike.
+
+    `decline_action_macro` renders these numbers into SQL and `action` applies the same rules in
+    Python (the online decision service), so both read one parsed policy.
+    """
+
+    model_name: str
+    stand_in_threshold: float
+    step_up_threshold: float
+    other_instrument_threshold: float
+    outage_ratio: float
+    trusted_min_attempts: float
+    trusted_max_decline_ratio: float
+
+    @classmethod
+    def from_policy(cls, model_name: str, policy: Mapping[str, Any]) -> "DeclineActionPolicy":
+        """Check `policy` (a manifest's `decision_policy`) and keep its numbers as floats."""
+        missing = [key for key in _REQUIRED if key not in policy]
+        if policy.get("kind") != "decline_action" or missing:
+            raise ModelArtifactError(
+                f"model {model_name}'s decision_policy is not a decline_action policy (missing {', '.join(missing) or 'kind'}); "
+                "publish it with scoring.decline_policy.choose_decline_policy"
+            )
+        thresholds = policy["thresholds"]
+        return cls(
+            model_name=model_name,
+            stand_in_threshold=_number(thresholds.get("stand_in_approval"), "thresholds.stand_in_approval"),
+            step_up_threshold=_number(thresholds.get("step_up_authentication"), "thresholds.step_up_authentication"),
+            other_instrument_threshold=_number(thresholds.get("offer_other_instrument"), "thresholds.offer_other_instrument"),
+            outage_ratio=_number(policy["outage_ratio"], "outage_ratio"),
+            trusted_min_attempts=_number(policy["trusted_min_attempts"], "trusted_min_attempts"),
+            trusted_max_decline_ratio=_number(policy["trusted_max_decline_ratio"], "trusted_max_decline_ratio"),
+        )
+
+    def action(
+        self,
+        p_decline: float | None,
+        decline_type: Mapping[str, float | None],
+        other_approved_cards: float | None,
+        attempts_before: float | None,
+        decline_ratio_90d: float | None,
+        approval_rate_1h: float | None,
+        approval_rate_7d: float | None,
+    ) -> str:
+        """The action the SQL macro picks for these inputs (rules in the module docstring).
+
+        None and NaN are SQL NULL (missing): a comparison with a missing value is not true, so
+        it never fires a rule, and a missing 90-day decline ratio counts as 0, as `coalesce`
+        does. Arithmetic is in float64 in the macro's order, so results agree to the last bit.
+
+        >>> policy = DeclineActionPolicy.from_policy("issuer_decline", {"kind": "decline_action",
+        ...     "thresholds": {"stand_in_approval": 0.03, "step_up_authentication": 0.3, "offer_other_instrument": 0.4},
+        ...     "outage_ratio": 0.6, "trusted_min_attempts": 10, "trusted_max_decline_ratio": 0.1})
+        >>> types = {"insufficient_funds": 0.7, "do_not_honor": 0.1, "hard_decline": 0.1,
+        ...     "authentication_required": 0.05, "technical": 0.05}
+        >>> policy.action(0.8, types, 1, 3, 0.5, 0.9, 0.9), policy.action(0.8, types, None, 3, 0.5, 0.9, 0.9)
+        ('offer_other_instrument', 'proceed')
+        >>> policy.action(0.8, types, 0, 30, None, 0.1, 0.9)
+        'stand_in_approval'
+        """
+        p = _present(p_decline)
+        technical = _present(decline_type.get("technical"))
+        authentication = _present(decline_type.get("authentication_required"))
+        do_not_honor = _present(decline_type.get("do_not_honor"))
+        funds = _present(decline_type.get("insufficient_funds"))
+        hard = _present(decline_type.get("hard_decline"))
+        rate_1h, rate_7d = _present(approval_rate_1h), _present(approval_rate_7d)
+        attempts = _present(attempts_before)
+        ratio = _present(decline_ratio_90d)
+        others = _present(other_approved_cards)
+        if (
+            rate_1h is not None and rate_7d is not None and rate_1h < self.outage_ratio * rate_7d
+            and attempts is not None and attempts >= self.trusted_min_attempts
+            and (0.0 if ratio is None else ratio) <= self.trusted_max_decline_ratio
+            and p is not None and technical is not None and p * technical >= self.stand_in_threshold
+        ):
+            return "stand_in_approval"
+        if (
+            p is not None and authentication is not None and do_not_honor is not None
+            and p * (authentication + do_not_honor) >= self.step_up_threshold
+        ):
+            return "step_up_authentication"
+        if (
+            others is not None and others > 0
+            and p is not None and funds is not None and hard is not None
+            and p * (funds + hard) >= self.other_instrument_threshold
+        ):
+            return "offer_other_instrument"
+        return "proceed"
+
+
+def _present(value: float | None) -> float | None:
+    """`value` as a float, or None when it is missing (None or NaN, SQL's NULL)."""
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
 
 
 def decline_action_macro(model_name: str, policy: Mapping[str, Any]) -> str:
     """The `create or replace temp macro` statement of `policy` (see the module docstring)."""
-    missing = [key for key in _REQUIRED if key not in policy]
-    if policy.get("kind") != "decline_action" or missing:
-        raise ModelArtifactError(
-            f"model {model_name}'s decision_policy is not a decline_action policy (missing {', '.join(missing) or 'kind'}); "
-            "publish it with scoring.decline_policy.choose_decline_policy"
-        )
-    thresholds = policy["thresholds"]
-    stand_in = _number(thresholds.get("stand_in_approval"), "thresholds.stand_in_approval")
-    step_up = _number(thresholds.get("step_up_authentication"), "thresholds.step_up_authentication")
-    other = _number(thresholds.get("offer_other_instrument"), "thresholds.offer_other_instrument")
-    outage = _number(policy["outage_ratio"], "outage_ratio")
-    trusted_attempts = _number(policy["trusted_min_attempts"], "trusted_min_attempts")
-    trusted_ratio = _number(policy["trusted_max_decline_ratio"], "trusted_max_decline_ratio")
+    parsed = DeclineActionPolicy.from_policy(model_name, policy)
+    stand_in = repr(parsed.stand_in_threshold)
+    step_up = repr(parsed.step_up_threshold)
+    other = repr(parsed.other_instrument_threshold)
+    outage = repr(parsed.outage_ratio)
+    trusted_attempts = repr(parsed.trusted_min_attempts)
+    trusted_ratio = repr(parsed.trusted_max_decline_ratio)
     return f"""
 create or replace temp macro decline_action_{model_name}(
     p_decline, decline_type, other_approved_cards, attempts_before, decline_ratio_90d,

@@ -1,0 +1,110 @@
+"""The decision service over HTTP: FastAPI around one `DeclineDecider` per process.
+
+    POST /v1/decisions/decline   body: the payment (JSON object) -> the decision (200)
+    GET  /healthz                models loaded (with versions), online store reachable
+
+Errors are JSON objects `{"error": ..., "field": ..., "reason": ...}`:
+
+- 400 `malformed_json`: the body is not JSON (`reason` says where it broke; `field` is "(body)");
+- 422 `invalid_payment`: a field is missing, of the wrong type or value (`field` names it,
+  `reason` says what was expected and what came);
+- 401 `unauthorized`: a token is configured and the request lacks `Authorization: Bearer <token>`
+  (/healthz stays open, so load balancers can probe it without the token);
+- 503 from /healthz when the online store cannot be read.
+
+`serve(workspace, host, port, token)` runs it with uvicorn (the CLI calls this).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from scoring.decline_decision import DecisionInputError, DeclineDecider, DeclineRequest
+from scoring.feature_store import feature_store_settings
+from scoring.workspace import Workspace
+
+__all__ = ["DECLINE_PATH", "HEALTH_PATH", "create_app", "serve"]
+
+DECLINE_PATH = "/v1/decisions/decline"
+HEALTH_PATH = "/healthz"
+
+#: A payment no online store knows: /healthz reads it to prove the store answers.
+_PROBE_PAYMENT: dict[str, Any] = {
+    "card_id": "__healthz__", "card_bin": "__healthz__", "merchant_category": "__healthz__", "issuer_id": "__healthz__",
+    "gateway": "__healthz__", "card_network": "__healthz__", "issuer_country": "__healthz__", "transaction_type": "one_off",
+    "card_type": "credit", "optimization": "none", "amount_minor": 0, "currency_code": "USD",
+    "attempted_at": "2025-01-01T00:00:00Z", "card_expires_on": None,
+}
+
+
+def _error(status: int, error: str, reason: str, field: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": error, "field": field, "reason": reason}, headers=headers)
+
+
+def create_app(workspace: Workspace, token: str | None = None, *, decider: DeclineDecider | None = None) -> FastAPI:
+    """The FastAPI app of `workspace`'s decision service; `token` (if not None) guards the decisions.
+
+    The decider (Feast store, compiled models) is built here, once, unless one is passed in.
+    """
+    decider = decider if decider is not None else DeclineDecider(workspace)
+    online_store_type = str(feature_store_settings(workspace)["online_store"].get("type", "unknown"))
+    expected_header = f"Bearer {token}".encode() if token else None
+    app = FastAPI(
+        title="payloom decision service",
+        description="Online decline decisions: P(decline), the likely decline type and the recommended action.",
+        version="1",
+    )
+    app.state.decider = decider
+
+    @app.post(DECLINE_PATH)
+    async def decide_decline(request: Request) -> JSONResponse:
+        """Score one payment in flight and return the decline decision."""
+        if expected_header is not None:
+            supplied = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(supplied, expected_header):
+                return _error(401, "unauthorized", "send the service token as 'Authorization: Bearer <token>'",
+                              headers={"WWW-Authenticate": "Bearer"})
+        body = await request.body()
+        try:
+            payment = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            return _error(400, "malformed_json", f"the body is not valid JSON: {error}", field="(body)")
+        try:
+            decision = await run_in_threadpool(decider.decide, payment)
+        except DecisionInputError as error:
+            return _error(422, "invalid_payment", error.reason, field=error.field)
+        return JSONResponse(decision)
+
+    @app.get(HEALTH_PATH)
+    async def health() -> JSONResponse:
+        """Models loaded (name -> version) and whether the online store answers a read."""
+        began = time.perf_counter()
+        try:
+            await run_in_threadpool(decider.fetch_online, DeclineRequest.parse(_PROBE_PAYMENT))
+            store: dict[str, Any] = {"type": online_store_type, "reachable": True}
+        except Exception as error:  # noqa: BLE001 - any failure to read means "not reachable"; report it
+            store = {"type": online_store_type, "reachable": False, "error": f"{type(error).__name__}: {error}"}
+        store["read_ms"] = round((time.perf_counter() - began) * 1000, 3)
+        content = {
+            "status": "ok" if store["reachable"] else "degraded",
+            "models": decider.model_versions,
+            "feature_service": "issuer_decline_v1",
+            "online_store": store,
+        }
+        return JSONResponse(status_code=200 if store["reachable"] else 503, content=content)
+
+    return app
+
+
+def serve(workspace: Workspace, host: str = "127.0.0.1", port: int = 8080, token: str | None = None) -> None:
+    """Build the app (loads models, opens Feast) and run it with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(workspace, token), host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,74 @@
+"""The decision service over real HTTP: uvicorn on a loopback port, requests as the client."""
+
+from __future__ import annotations
+
+import json
+
+from decision_support import SERVICE_TOKEN
+
+from scoring.decision_service import DECLINE_PATH, HEALTH_PATH
+
+AUTH = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+
+
+def test_decision_over_http_equals_in_process(served, server, http):
+    case = served.cases[-1]
+    response = http.post(server.url + DECLINE_PATH, json=case.payment, headers=AUTH, timeout=30)
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert decision["recommended_action"] == case.decision["recommended_action"]
+    assert decision["decline_probability"] == case.decision["decline_probability"]
+    assert decision["decline_type"] == case.decision["decline_type"]
+    assert decision["features_used"] == case.decision["features_used"]
+    assert decision["model_versions"] == {"issuer_decline": "v0001", "decline_type": "v0001"}
+    assert set(decision) >= {"feature_freshness", "missing_features", "stale_features"}
+
+
+def test_malformed_json_is_400_with_the_reason(server, http):
+    response = http.post(server.url + DECLINE_PATH, data=b'{"card_id": "c1", ', headers={**AUTH, "Content-Type": "application/json"}, timeout=30)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "malformed_json" and body["field"] == "(body)" and "not valid JSON" in body["reason"]
+
+
+def test_wrong_type_is_422_naming_the_field(served, server, http):
+    payment = {**served.cases[-1].payment, "amount_minor": "12.50"}
+    response = http.post(server.url + DECLINE_PATH, data=json.dumps(payment), headers=AUTH, timeout=30)
+    assert response.status_code == 422
+    body = response.json()
+    assert body == {"error": "invalid_payment", "field": "amount_minor", "reason": body["reason"]}
+    assert "non-negative integer" in body["reason"] and "'12.50'" in body["reason"]
+
+
+def test_missing_field_and_non_object_are_422(served, server, http):
+    payment = {key: value for key, value in served.cases[-1].payment.items() if key != "attempted_at"}
+    response = http.post(server.url + DECLINE_PATH, json=payment, headers=AUTH, timeout=30)
+    assert response.status_code == 422 and response.json()["field"] == "attempted_at"
+    response = http.post(server.url + DECLINE_PATH, json=[1, 2], headers=AUTH, timeout=30)
+    assert response.status_code == 422 and response.json()["field"] == "(body)"
+
+
+def test_token_required_when_configured(served, server, http):
+    payment = served.cases[-1].payment
+    missing = http.post(server.url + DECLINE_PATH, json=payment, timeout=30)
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"] == "Bearer"
+    assert missing.json()["error"] == "unauthorized"
+    wrong = http.post(server.url + DECLINE_PATH, json=payment, headers={"Authorization": "Bearer nope"}, timeout=30)
+    assert wrong.status_code == 401
+    # Authentication comes first: a bad body without the token is still 401.
+    assert http.post(server.url + DECLINE_PATH, data=b"{", timeout=30).status_code == 401
+
+
+def test_no_token_configured_means_open(served, open_server, http):
+    response = http.post(open_server.url + DECLINE_PATH, json=served.cases[-1].payment, timeout=30)
+    assert response.status_code == 200
+
+
+def test_healthz_reports_models_and_online_store(server, http):
+    response = http.get(server.url + HEALTH_PATH, timeout=30)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["models"] == {"issuer_decline": "v0001", "decline_type": "v0001"}
+    assert body["online_store"]["type"] == "sqlite" and body["online_store"]["reachable"] is True
+    assert body["feature_service"] == "issuer_decline_v1"
