@@ -449,8 +449,10 @@ class DeclineDecider:
 
     def score(self, row: np.ndarray) -> tuple[float, dict[str, float]]:
         """P(decline) and P(type | declined) of one feature row, from the compiled libraries."""
-        # One float64 Arrow array per feature, built once for both forests (NaN = missing).
-        columns = [pa.array(row[index : index + 1]) for index in range(len(row))]
+        # One float64 Arrow array of the row, sliced into one column per feature (zero-copy
+        # views), built once for both forests; NaN stays a value, which the forests read as missing.
+        values = pa.array(row, type=pa.float64())
+        columns = [values.slice(index, 1) for index in range(len(row))]
         p_decline = float(self.decline_artifact.forest.predict(columns)[0, 0])
         types = self.type_artifact.forest.predict(columns)[0]
         return p_decline, {name: float(types[index]) for index, name in enumerate(self.type_classes)}
