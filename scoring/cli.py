@@ -3,12 +3,14 @@
     payloom run [--workspace build] [--attempts 200000] [--seed 42]   the main job
     payloom build --raw-dir DIR [--workspace build]                   features from your own data
     payloom train [--workspace build]                                 decline models: train, compile, score in SQL
+    payloom serve [--workspace build] [--port 8080] [--token T]       the online decision service (HTTP)
     payloom summary [--workspace build]                               counts of a built workspace
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime
 
@@ -49,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--quiet", action="store_true")
 
+    serve = commands.add_parser("serve", help="run the online decision service (HTTP) on a trained workspace")
+    serve.add_argument("--workspace", default="build")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--token", default=None, help="require `Authorization: Bearer <token>` (default: env PAYLOOM_SERVICE_TOKEN)")
+
     summary = commands.add_parser("summary", help="print row counts of a built workspace")
     summary.add_argument("--workspace", default="build")
     return parser
@@ -71,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             print(result.summary.format())
             print(result.serving.format())
             print(result.decline_report.format())
+            print(result.decision.format())
             print("timings: " + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.seconds.items()))
         elif arguments.command == "build":
             workspace = Workspace.at(arguments.workspace, raw_dir=arguments.raw_dir)
@@ -79,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         elif arguments.command == "train":
             report = train_decline_job(Workspace.at(arguments.workspace), candidates=arguments.candidates, seed=arguments.seed, echo=echo)
             print(report.format())
+        elif arguments.command == "serve":
+            from scoring.decision_service import serve  # FastAPI and Feast load only for this command
+
+            serve(Workspace.at(arguments.workspace), host=arguments.host, port=arguments.port,
+                  token=arguments.token or os.environ.get("PAYLOOM_SERVICE_TOKEN"))
         elif arguments.command == "summary":
             print(summarize_workspace(Workspace.at(arguments.workspace)).format())
     except PayloomError as error:

@@ -1,7 +1,8 @@
 """The main job: simulate a payments world, build every feature with dbt, train and compile the
 decline models, score every attempt in SQL, and print a summary with PR-AUC against the rule
 baseline and the simulator's oracle. The features are applied to Feast and materialised to the
-online store (SQLite), and one card's features are read back online."""
+online store (SQLite), one card's features are read back online, and one payment is decided
+online (Feast features + compiled models + decline policy)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import TextIO
 
 from scoring.decline_training_job import DeclineTrainingReport, train_decline_job
 from scoring.feature_build import build_features
+from scoring.first_decision import OnlineDecision, make_one_decision
 from scoring.feature_serving import FeatureServingSummary, serve_features
 from scoring.run_summary import WorkspaceSummary, summarize_workspace
 from scoring.workspace import Workspace
@@ -29,6 +31,7 @@ class MainJobResult:
     summary: WorkspaceSummary
     decline_report: DeclineTrainingReport
     serving: FeatureServingSummary
+    decision: OnlineDecision
     seconds: dict[str, float]
 
 
@@ -79,5 +82,8 @@ def run_main_job(
     began = time.perf_counter()
     decline_report = train_decline_job(workspace, candidates=candidates, seed=seed, echo=echo)
     seconds["train_compile_score"] = time.perf_counter() - began
+    began = time.perf_counter()
+    decision = make_one_decision(workspace, end_of_world)
+    seconds["online_decision"] = time.perf_counter() - began
     return MainJobResult(workspace=workspace, summary=summarize_workspace(workspace), decline_report=decline_report,
-                         serving=serving, seconds=seconds)
+                         serving=serving, decision=decision, seconds=seconds)

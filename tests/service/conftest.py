@@ -29,7 +29,8 @@ from scoring.decline_training_job import train_decline_job
 from scoring.feature_store import apply_feature_store, materialize_feature_store
 from scoring.workspace import Workspace
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Appended, not prepended: `from conftest import ...` elsewhere must still find tests/conftest.py.
+sys.path.append(str(Path(__file__).resolve().parent))
 
 from decision_support import (  # noqa: E402
     MATERIALISE_START,

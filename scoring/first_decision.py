@@ -1,0 +1,71 @@
+"""The main job's last step: one online decline decision, as a payment service would ask for it.
+
+The payment is the busiest card's last attempt replayed at the end of the simulated period
+(the world's "now"), decided by `DeclineDecider`: online features from Feast, request-time
+features, both compiled models and the decision policy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from scoring.decline_decision import DeclineDecider
+from scoring.workspace import Workspace
+
+__all__ = ["OnlineDecision", "make_one_decision"]
+
+_PAYMENT_COLUMNS = (
+    "card_id", "card_bin", "merchant_category", "issuer_id", "gateway", "card_network", "issuer_country",
+    "transaction_type", "card_type", "optimization", "amount_minor", "currency_code", "card_expires_on",
+)
+
+
+@dataclass
+class OnlineDecision:
+    """The request, the answer and the in-process latency of one decision (warm)."""
+
+    payment: dict[str, Any]
+    decision: dict[str, Any]
+    milliseconds: float
+
+    def format(self) -> str:
+        decision = self.decision
+        likeliest = max(decision["decline_type"], key=decision["decline_type"].get)
+        found = [name for name, view in decision["feature_freshness"].items() if view["found"]]
+        return "\n".join([
+            f"online decision (in-process, {self.milliseconds:.1f} ms): card {self.payment['card_id']}, "
+            f"{self.payment['amount_minor'] / 100:,.2f} {self.payment['currency_code']} at {self.payment['attempted_at']}",
+            f"  P(decline) {decision['decline_probability']:.3f}, likeliest type {likeliest}, "
+            f"action {decision['recommended_action']}, models "
+            + ", ".join(f"{name} {version}" for name, version in decision["model_versions"].items()),
+            f"  online features found in {len(found)}/{len(decision['feature_freshness'])} views; "
+            f"{len(decision['missing_features'])} missing, {len(decision['stale_features'])} stale",
+        ])
+
+
+def make_one_decision(workspace: Workspace, at: datetime) -> OnlineDecision:
+    """Decide the busiest card's last attempt, replayed at `at`."""
+    with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
+        cursor = connection.execute(
+            f"select {', '.join(_PAYMENT_COLUMNS)} from marts.fct_authorizations"
+            " where card_id = (select card_id from marts.fct_authorizations group by card_id order by count(*) desc, card_id limit 1)"
+            " order by attempted_at desc limit 1"
+        )
+        payment = dict(zip(_PAYMENT_COLUMNS, cursor.fetchone()))
+        payment["other_approved_cards"] = connection.execute(
+            "select coalesce(max(other_approved_cards), 0) from intermediate.int_authorization_features where card_id = ?",
+            [payment["card_id"]],
+        ).fetchone()[0]
+    payment["amount_minor"] = int(payment["amount_minor"])
+    payment["card_expires_on"] = payment["card_expires_on"].isoformat() if payment["card_expires_on"] is not None else None
+    payment["attempted_at"] = at.isoformat() + "Z"
+    decider = DeclineDecider(workspace)
+    decider.decide(payment)  # warm: the first call loads Feast's registry
+    began = time.perf_counter()
+    decision = decider.decide(payment)
+    return OnlineDecision(payment=payment, decision=decision, milliseconds=(time.perf_counter() - began) * 1000)
