@@ -34,6 +34,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from contextlib import closing
 from datetime import datetime, timezone
@@ -278,27 +279,11 @@ def online_features(
     Opening the store costs tens of milliseconds: a caller reading repeatedly passes `store`
     (from `open_feature_store(workspace)`), and a read then takes about a millisecond.
     """
-    from feast.errors import FeatureServiceNotFoundException
-
     if store is None:
         store = open_feature_store(workspace)
-    try:
-        service = store.get_feature_service(service_name)
-    except FeatureServiceNotFoundException:
-        known = ", ".join(sorted(s.name for s in store.list_feature_services())) or "none"
-        raise FeatureStoreError(
-            f"feature service '{service_name}' is not in the registry (known: {known}); "
-            "add it to feature_repo/feature_services.py and run apply_feature_store(workspace)"
-        ) from None
+    service, required, features = _resolved_service(store, service_name)
     rows = [dict(row) for row in entity_rows]
     # Feast's own error for a missing key lists every key of the project as missing.
-    required = list(
-        dict.fromkeys(
-            column.name
-            for projection in service.feature_view_projections
-            for column in store.get_feature_view(projection.name).entity_columns
-        )
-    )
     for index, row in enumerate(rows):
         missing = [key for key in required if key not in row]
         if missing:
@@ -314,13 +299,41 @@ def online_features(
     # Feast returns features in an order of its own (not the service's, not stable across
     # processes): put the entity keys first, then the service's features in declared order.
     keys = [key for key in dict.fromkeys(key for row in rows for key in row) if key in columns]
-    features = [
-        f"{projection.name_to_use()}__{feature.name}"
-        for projection in service.feature_view_projections
-        for feature in projection.features
-    ]
     ordered = keys + features + [name for name in columns if name not in keys and name not in features]
     return [{name: columns[name][index] for name in ordered} for index in range(len(rows))]
+
+
+#: Per open store: service name -> (service, its entity keys, its features in order). Resolving
+#: a service from Feast's registry costs tens of milliseconds, a read about one.
+_RESOLVED_SERVICES: "weakref.WeakKeyDictionary[FeatureStore, dict[str, tuple[Any, list[str], list[str]]]]" = weakref.WeakKeyDictionary()
+
+
+def _resolved_service(store: "FeatureStore", service_name: str) -> tuple[Any, list[str], list[str]]:
+    """The feature service, its entity keys and its full feature names, cached per store."""
+    from feast.errors import FeatureServiceNotFoundException
+
+    cache = _RESOLVED_SERVICES.setdefault(store, {})
+    if service_name not in cache:
+        try:
+            service = store.get_feature_service(service_name)
+        except FeatureServiceNotFoundException:
+            known = ", ".join(sorted(s.name for s in store.list_feature_services())) or "none"
+            raise FeatureStoreError(
+                f"feature service '{service_name}' is not in the registry (known: {known}); "
+                "add it to feature_repo/feature_services.py and run apply_feature_store(workspace)"
+            ) from None
+        required = list(dict.fromkeys(
+            column.name
+            for projection in service.feature_view_projections
+            for column in store.get_feature_view(projection.name).entity_columns
+        ))
+        features = [
+            f"{projection.name_to_use()}__{feature.name}"
+            for projection in service.feature_view_projections
+            for feature in projection.features
+        ]
+        cache[service_name] = (service, required, features)
+    return cache[service_name]
 
 
 def online_store_health(workspace: Workspace, *, timeout: float = 1.0) -> dict[str, Any]:
