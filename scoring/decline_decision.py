@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import pyarrow as pa
 
-from scoring.errors import FeatureStoreError, ModelArtifactError, ScoringInputError
-from scoring.feature_store import feature_store_settings, open_feature_store
+from scoring.errors import ModelArtifactError, ScoringInputError
+from scoring.feature_store import feature_store_settings, open_feature_store, resolve_feature_service
 from scoring.workspace import DBT_PROJECT_DIR, Workspace
 from udfs.decline_actions import DeclineActionPolicy
 from udfs.model_artifact import ModelArtifact
@@ -371,15 +371,8 @@ class DeclineDecider:
         return {view.name: view.ttl_seconds for view in self._views}
 
     def _load_service(self) -> "FeatureService":
-        from feast.errors import FeatureServiceNotFoundException
-
-        try:
-            return self.store.get_feature_service(FEATURE_SERVICE)
-        except FeatureServiceNotFoundException:
-            raise FeatureStoreError(
-                f"feature service '{FEATURE_SERVICE}' is not in the Feast registry of {self.workspace.root}; "
-                "run apply_feature_store(workspace)"
-            ) from None
+        service, _, _ = resolve_feature_service(self.store, FEATURE_SERVICE)
+        return service
 
     def _load_views(self) -> list[_ViewSpec]:
         views = []

@@ -80,13 +80,32 @@ def _predict(booster: xgboost.Booster, features: np.ndarray) -> np.ndarray:
     return booster.predict(xgboost.DMatrix(features, missing=np.nan))
 
 
-def _publish(workspace: Workspace, models: DeclineModels, policy: dict) -> dict[str, str]:
+@dataclass
+class _BoosterScores:
+    """The boosters' own predictions on the validation and test periods, computed once."""
+
+    validation_decline: np.ndarray
+    validation_types: np.ndarray
+    test_decline: np.ndarray
+    test_types: np.ndarray
+
+    @classmethod
+    def of(cls, models: DeclineModels) -> "_BoosterScores":
+        return cls(
+            validation_decline=_predict(models.decline_booster, models.validation.features),
+            validation_types=_predict(models.type_booster, models.validation.features),
+            test_decline=_predict(models.decline_booster, models.test.features),
+            test_types=_predict(models.type_booster, models.test.features),
+        )
+
+
+def _publish(workspace: Workspace, models: DeclineModels, scores: _BoosterScores, policy: dict) -> dict[str, str]:
     features = list(zip(models.train.feature_names, models.train.feature_types))
     training_data = {"relation": "training.training_issuer_decline", "train": models.train.describe(),
                      "validation": models.validation.describe(), "test": models.test.describe()}
-    validation_metrics = binary_metrics(decline_labels(models.validation), _predict(models.decline_booster, models.validation.features))
-    test_metrics = binary_metrics(decline_labels(models.test), _predict(models.decline_booster, models.test.features))
-    type_test = multiclass_metrics(decline_type_labels(models.test), _predict(models.type_booster, models.test.features))
+    validation_metrics = binary_metrics(decline_labels(models.validation), scores.validation_decline)
+    test_metrics = binary_metrics(decline_labels(models.test), scores.test_decline)
+    type_test = multiclass_metrics(decline_type_labels(models.test), scores.test_types)
     type_artifact = publish_model(
         workspace.model_registry, TYPE_MODEL, models.type_booster, features, classes=list(DECLINE_TYPES),
         metrics={"validation_mean_log_likelihood": models.type_search.best.validation_score,
@@ -123,19 +142,20 @@ def train_decline_job(
     models = train_decline_models(frame, candidates=candidates, max_trees=max_trees, seed=seed, echo=echo)
     seconds["search_and_train"] = time.perf_counter() - began
 
+    booster_scores = _BoosterScores.of(models)
     validation = models.validation
     names = validation.feature_names
     column = {name: validation.features[:, names.index(name)] for name in names}
     policy = choose_decline_policy(
-        p_decline=_predict(models.decline_booster, validation.features),
-        type_probabilities=_predict(models.type_booster, validation.features),
+        p_decline=booster_scores.validation_decline,
+        type_probabilities=booster_scores.validation_types,
         decline_code=validation.labels["decline_code"], usd_amount_minor=column["usd_amount_minor"],
         other_approved_cards=validation.extras["other_approved_cards"], attempts_before=column["attempts_before"],
         decline_ratio_90d=column["decline_ratio_90d"], approval_rate_1h=column["gateway_segment_approval_rate_1h"],
         approval_rate_7d=column["gateway_segment_approval_rate_7d"], type_model=TYPE_MODEL,
     )
     began = time.perf_counter()
-    versions = _publish(workspace, models, policy)
+    versions = _publish(workspace, models, booster_scores, policy)
     seconds["compile_and_publish"] = time.perf_counter() - began
     if echo is not None:
         print(f"  published {DECLINE_MODEL} {versions[DECLINE_MODEL]} and {TYPE_MODEL} {versions[TYPE_MODEL]}; scoring every attempt in SQL",
@@ -144,12 +164,12 @@ def train_decline_job(
     # Only the scores models: the features and raw views are built already (raw may live elsewhere).
     run_dbt(workspace, ["build", "--full-refresh", "--select", "tag:scores"], echo=echo)
     seconds["batch_scoring"] = time.perf_counter() - began
-    report = _judge(workspace, models, versions, policy)
+    report = _judge(workspace, models, booster_scores.test_decline, versions, policy)
     report.seconds = seconds
     return report
 
 
-def _judge(workspace: Workspace, models: DeclineModels, versions: dict[str, str], policy: dict) -> DeclineTrainingReport:
+def _judge(workspace: Workspace, models: DeclineModels, booster_decline: np.ndarray, versions: dict[str, str], policy: dict) -> DeclineTrainingReport:
     test = models.test
     with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
         connection.register("test_attempts", {"attempt_id": test.keys, "position": np.arange(len(test))})
@@ -164,7 +184,6 @@ def _judge(workspace: Workspace, models: DeclineModels, versions: dict[str, str]
         raise ModelTrainingError("some test attempts have no score in scores.scores_issuer_decline; rebuild with payloom train")
     sql_decline = np.asarray(sql_decline, dtype=np.float64)
     sql_types = np.column_stack([np.asarray(scored[f"p_{name}"], dtype=np.float64) for name in DECLINE_TYPES])
-    booster_decline = _predict(models.decline_booster, test.features)
     difference = float(np.max(np.abs(sql_decline - booster_decline))) if len(test) else 0.0
 
     labels = decline_labels(test)

@@ -18,7 +18,7 @@ import duckdb
 from scoring.feature_store import apply_feature_store, materialize_feature_store, online_features, open_feature_store
 from scoring.workspace import Workspace
 
-__all__ = ["FeatureServingSummary", "serve_features"]
+__all__ = ["FeatureServingSummary", "busiest_card_last_attempt", "serve_features"]
 
 _SHOWN = ("card_activity__attempts_30d", "card_activity__decline_ratio_30d", "card_activity__days_since_last_approval")
 
@@ -44,6 +44,17 @@ class FeatureServingSummary:
         return "\n".join(lines)
 
 
+def busiest_card_last_attempt(workspace: Workspace, columns: tuple[str, ...]) -> dict[str, Any]:
+    """`columns` of the last attempt (marts.fct_authorizations) of the card with most attempts."""
+    with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
+        row = connection.execute(
+            f"select {', '.join(columns)} from marts.fct_authorizations"
+            " where card_id = (select card_id from marts.fct_authorizations group by card_id order by count(*) desc, card_id limit 1)"
+            " order by attempted_at desc limit 1"
+        ).fetchone()
+    return dict(zip(columns, row))
+
+
 def _same(online: Any, offline: Any) -> bool:
     """Equal values; Feast's None and pandas' NaN both mean missing."""
     if online is None or (isinstance(online, float) and math.isnan(online)):
@@ -58,15 +69,11 @@ def serve_features(workspace: Workspace, *, start: datetime, end: datetime, echo
     apply_feature_store(workspace)
     materialized = materialize_feature_store(workspace, start, end)
     card_features = str(workspace.features_dir / "card_features.parquet")
+    entity_columns = ("card_id", "card_bin", "merchant_category", "issuer_id", "gateway", "card_network",
+                      "issuer_country", "transaction_type")
+    # The busiest card's last attempt: a real entity row for every view of the service.
+    entity = busiest_card_last_attempt(workspace, entity_columns)
     with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
-        # The busiest card's last attempt: a real entity row for every view of the service.
-        entity_columns = ("card_id", "card_bin", "merchant_category", "issuer_id", "gateway", "card_network",
-                          "issuer_country", "transaction_type")
-        entity = dict(zip(entity_columns, connection.execute(
-            f"select {', '.join(entity_columns)} from marts.fct_authorizations"
-            " where card_id = (select card_id from marts.fct_authorizations group by card_id order by count(*) desc, card_id limit 1)"
-            " order by attempted_at desc limit 1"
-        ).fetchone()))
         offline = connection.execute(
             f"select * from read_parquet('{card_features}') where card_id = ? and event_timestamp <= ?"
             " order by event_timestamp desc limit 1",

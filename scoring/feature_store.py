@@ -55,6 +55,7 @@ __all__ = [
     "feature_store_settings",
     "materialize_feature_store",
     "online_features",
+    "resolve_feature_service",
     "online_store_health",
     "open_feature_store",
     "redis_connection_string",
@@ -281,7 +282,7 @@ def online_features(
     """
     if store is None:
         store = open_feature_store(workspace)
-    service, required, features = _resolved_service(store, service_name)
+    service, required, features = resolve_feature_service(store, service_name)
     rows = [dict(row) for row in entity_rows]
     # Feast's own error for a missing key lists every key of the project as missing.
     for index, row in enumerate(rows):
@@ -308,7 +309,7 @@ def online_features(
 _RESOLVED_SERVICES: "weakref.WeakKeyDictionary[FeatureStore, dict[str, tuple[Any, list[str], list[str]]]]" = weakref.WeakKeyDictionary()
 
 
-def _resolved_service(store: "FeatureStore", service_name: str) -> tuple[Any, list[str], list[str]]:
+def resolve_feature_service(store: "FeatureStore", service_name: str) -> tuple[Any, list[str], list[str]]:
     """The feature service, its entity keys and its full feature names, cached per store."""
     from feast.errors import FeatureServiceNotFoundException
 

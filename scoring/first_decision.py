@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 
 from scoring.decline_decision import DeclineDecider
+from scoring.feature_serving import busiest_card_last_attempt
 from scoring.workspace import Workspace
 
 __all__ = ["OnlineDecision", "make_one_decision"]
@@ -50,13 +51,8 @@ class OnlineDecision:
 
 def make_one_decision(workspace: Workspace, at: datetime) -> OnlineDecision:
     """Decide the busiest card's last attempt, replayed at `at`."""
+    payment = busiest_card_last_attempt(workspace, _PAYMENT_COLUMNS)
     with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
-        cursor = connection.execute(
-            f"select {', '.join(_PAYMENT_COLUMNS)} from marts.fct_authorizations"
-            " where card_id = (select card_id from marts.fct_authorizations group by card_id order by count(*) desc, card_id limit 1)"
-            " order by attempted_at desc limit 1"
-        )
-        payment = dict(zip(_PAYMENT_COLUMNS, cursor.fetchone()))
         payment["other_approved_cards"] = connection.execute(
             "select coalesce(max(other_approved_cards), 0) from intermediate.int_authorization_features where card_id = ?",
             [payment["card_id"]],

@@ -120,6 +120,7 @@ def randomized_search(
             return float(np.mean(np.log(probabilities[np.arange(len(validation_labels)), validation_labels.astype(int)])))
 
     trials: list[Trial] = []
+    best: Trial | None = None
     best_booster: xgboost.Booster | None = None
     rng = np.random.default_rng(seed)
     drawn = _draw(space or SEARCH_SPACE, candidates, rng)
@@ -136,10 +137,9 @@ def randomized_search(
             print(f"    candidate {number}/{len(drawn)}: {_describe(parameters)} -> {trial.trees} trees, "
                   f"validation {'PR-AUC' if objective == 'binary:logistic' else 'mean log-likelihood'} {trial.validation_score:.4f} "
                   f"({trial.seconds:.1f}s)", file=echo, flush=True)
-        if best_booster is None or trial.validation_score > max(t.validation_score for t in trials[:-1]):
-            best_booster = kept
-    best = max(trials, key=lambda trial: trial.validation_score)
-    assert best_booster is not None
+        if best is None or trial.validation_score > best.validation_score:
+            best, best_booster = trial, kept
+    assert best is not None and best_booster is not None
     return SearchResult(trials=trials, best=best, booster=best_booster,
                         metric="validation_pr_auc" if objective == "binary:logistic" else "validation_mean_log_likelihood",
                         base_parameters=base)

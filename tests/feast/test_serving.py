@@ -230,19 +230,33 @@ def asof_with_ttl(workspace: Workspace, view, entities: pd.DataFrame) -> pd.Data
     return joined.set_index("row_index")[features].add_prefix(f"{view.name}__").astype(object)
 
 
-@pytest.mark.parametrize("service_name", SERVICES)
-def test_historical_features_equal_a_duckdb_asof_join(feast_workspace, feature_store, window, service_name):
-    views = service_views(feature_store, service_name)
-    entities = entity_frame(feast_workspace, views, window)
+@pytest.fixture(scope="module")
+def feast_historical(feast_workspace, feature_store, window):
+    """service name -> (its views, the entity rows, Feast's get_historical_features by row_index);
+    each computed once per module, shared by the tests that compare against it."""
+    computed = {}
 
-    served = (
-        feature_store.get_historical_features(
-            entity_df=entities, features=feature_store.get_feature_service(service_name), full_feature_names=True
-        )
-        .to_df()
-        .set_index("row_index")
-        .sort_index()
-    )
+    def historical(service_name):
+        if service_name not in computed:
+            views = service_views(feature_store, service_name)
+            entities = entity_frame(feast_workspace, views, window)
+            served = (
+                feature_store.get_historical_features(
+                    entity_df=entities, features=feature_store.get_feature_service(service_name), full_feature_names=True
+                )
+                .to_df()
+                .set_index("row_index")
+                .sort_index()
+            )
+            computed[service_name] = (views, entities, served)
+        return computed[service_name]
+
+    return historical
+
+
+@pytest.mark.parametrize("service_name", SERVICES)
+def test_historical_features_equal_a_duckdb_asof_join(feast_workspace, feast_historical, service_name):
+    views, entities, served = feast_historical(service_name)
     expected = pd.concat([asof_with_ttl(feast_workspace, view, entities) for view in views], axis=1).sort_index()
 
     assert list(served.index) == list(entities["row_index"])
@@ -298,24 +312,15 @@ def test_apply_names_a_missing_feature_table(tmp_path, feast_workspace):
 
 
 @pytest.mark.parametrize("service_name", SERVICES)
-def test_payloom_point_in_time_path_returns_exactly_what_feast_returns(feast_workspace, feature_store, window, service_name):
-    """scoring.point_in_time (DuckDB ASOF joins, no Feast) = Feast's get_historical_features."""
+def test_payloom_point_in_time_path_returns_exactly_what_feast_returns(feast_workspace, feast_historical, service_name):
+    """scoring.point_in_time (DuckDB joins bounded by the TTL, no Feast) = Feast's get_historical_features."""
     from scoring import point_in_time
 
-    views = service_views(feature_store, service_name)
+    views, entities, served = feast_historical(service_name)
     assert [view.name for view in views] == list(point_in_time.service_views(service_name))
     for view in views:
         spec = point_in_time.view_specs()[view.name]
         assert spec.ttl == view.ttl and list(spec.join_keys) == [column.name for column in view.entity_columns]
-    entities = entity_frame(feast_workspace, views, window)
-    served = (
-        feature_store.get_historical_features(
-            entity_df=entities, features=feature_store.get_feature_service(service_name), full_feature_names=True
-        )
-        .to_df()
-        .set_index("row_index")
-        .sort_index()
-    )
     ours = point_in_time.historical_features(feast_workspace, entities, service_name).set_index("row_index")
     feature_columns = [column for column in served.columns if "__" in column]
     assert [column for column in ours.columns if "__" in column] == feature_columns
