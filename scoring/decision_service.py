@@ -26,7 +26,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from scoring.decline_decision import DecisionInputError, DeclineDecider, DeclineRequest
+from scoring.decline_decision import DeclineDecider
+from scoring.payment_request import DecisionInputError, PaymentRequest
 from scoring.feature_store import feature_store_settings
 from scoring.workspace import Workspace
 
@@ -87,7 +88,7 @@ def create_app(workspace: Workspace, token: str | None = None, *, decider: Decli
         """Models loaded (name -> version) and whether the online store answers a read."""
         began = time.perf_counter()
         try:
-            await run_in_threadpool(decider.fetch_online, DeclineRequest.parse(_PROBE_PAYMENT))
+            await run_in_threadpool(decider.fetch_online, PaymentRequest.parse(_PROBE_PAYMENT))
             store: dict[str, Any] = {"type": online_store_type, "reachable": True}
         except Exception as error:  # noqa: BLE001 - any failure to read means "not reachable"; report it
             store = {"type": online_store_type, "reachable": False, "error": f"{type(error).__name__}: {error}"}

@@ -44,6 +44,9 @@ class OnlineDecision:
             f"  P(decline) {decision['decline_probability']:.3f}, likeliest type {likeliest}, "
             f"action {decision['recommended_action']}, models "
             + ", ".join(f"{name} {version}" for name, version in decision["model_versions"].items()),
+            "  gateways by P(approve): " + ", ".join(
+                f"{entry['gateway']} {entry['approval_probability']:.3f}" for entry in decision["gateway_ranking"]
+            ),
             f"  online features found in {len(found)}/{len(decision['feature_freshness'])} views; "
             f"{len(decision['missing_features'])} missing, {len(decision['stale_features'])} stale",
         ])

@@ -25,7 +25,7 @@ def test_payloom_run_simulates_builds_and_summarises(tmp_path):
                      "(compiled, from SQL)", "recommended actions on the test period", "train_compile_score",
                      "feature store (Feast, SQLite online store): 6 feature views materialised",
                      "equals its latest offline row in card_features: yes",
-                     "online decision (in-process", "online features found in 4/4 views"):
+                     "online decision (in-process", "gateways by P(approve): gw_", "online features found in 4/4 views"):
         assert expected in out, expected
     with duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True) as connection:
         raw, clean, quarantined = connection.execute(

@@ -13,6 +13,7 @@ import xgboost
 
 from tests.compiled_scoring.conftest import FEATURES, training_rows
 from udfs.duckdb_functions import register_models
+from udfs.errors import ScoringInputError
 from udfs.sql_calls import score_call
 
 PROBABILITY_TOLERANCE = 1e-6
@@ -154,3 +155,20 @@ def test_threaded_prediction_equals_single_threaded(binary_model):
     columns = [rows[:, index] for index in range(FEATURES)]
     forest = binary_model.artifact.forest
     assert np.array_equal(forest.predict(columns, threads=1), forest.predict(columns, threads=2))
+
+
+@pytest.mark.parametrize("model_fixture", ["binary_model", "multiclass_model"])
+def test_matrix_fast_path_equals_xgboost_and_the_columnar_path(request, model_fixture):
+    """predict_matrix (the online path: a row-major matrix, no Arrow) on thresholds, NaN and extremes."""
+    model = request.getfixturevalue(model_fixture)
+    rows = hard_rows(model.booster)
+    expected = model.booster.predict(xgboost.DMatrix(rows, missing=np.nan)).reshape(len(rows), -1)
+    fast = model.artifact.forest.predict_matrix(np.ascontiguousarray(rows))
+    columnar = model.artifact.forest.predict([rows[:, index] for index in range(FEATURES)])
+    assert np.array_equal(fast, columnar)
+    assert np.max(np.abs(fast - expected)) <= PROBABILITY_TOLERANCE
+    for index in (0, len(rows) - 1):  # one row alone, as the decision service calls it
+        assert np.array_equal(model.artifact.forest.predict_matrix(rows[index: index + 1]), columnar[index: index + 1])
+    assert model.artifact.forest.predict_matrix(np.empty((0, FEATURES))).shape == (0, columnar.shape[1])
+    with pytest.raises(ScoringInputError, match=rf"expected a \(rows, {FEATURES}\) matrix of features; got shape \(3, 2\)"):
+        model.artifact.forest.predict_matrix(np.zeros((3, 2)))

@@ -76,3 +76,40 @@ def dbt_contract() -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def _reader_matches_feast(store, service_name: str, entity_rows: list[dict]) -> int:
+    """Assert ServiceReader reads what Feast's get_online_features returns (values and each view's
+    event time, whole seconds as Feast stores them) for every row; returns how many rows had a card."""
+    from datetime import timezone
+
+    from scoring.online_reads import ServiceReader
+
+    reader = ServiceReader(store, service_name)
+    ours = reader.read_many(entity_rows)
+    service = store.get_feature_service(service_name)
+    theirs = store.get_online_features(features=service, entity_rows=entity_rows, full_feature_names=True).to_dict(
+        include_event_timestamps=True
+    )
+    found = 0
+    for position, read in enumerate(ours):
+        assert set(read.values) == set(reader.feature_names)
+        for name, value in read.values.items():
+            assert value == theirs[name][position], f"row {position} {name}: payloom {value}, Feast {theirs[name][position]}"
+        for projection in service.feature_view_projections:
+            view = projection.name_to_use()
+            stamps = [theirs[f"{view}__{feature.name}__ts"][position] for feature in projection.features]
+            newest = max((stamp for stamp in stamps if stamp), default=0)
+            event_time = read.event_times[view]
+            if newest:
+                assert event_time is not None and int(event_time.replace(tzinfo=timezone.utc).timestamp()) == newest, (position, view)
+            else:
+                assert event_time is None, (position, view)
+        found += read.event_times[reader.view_names[0]] is not None
+    return found
+
+
+@pytest.fixture(scope="session")
+def reader_matches_feast():
+    """A function (store, service name, entity rows) that asserts payloom's direct online reads equal Feast's."""
+    return _reader_matches_feast

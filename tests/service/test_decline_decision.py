@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from scoring.decline_decision import DecisionInputError, DeclineRequest, FxRates, request_time_features
+from scoring.payment_request import DecisionInputError, FxRates, PaymentRequest, request_time_features
 from scoring.decline_models import DECLINE_FEATURES, DECLINE_TYPES
 from scoring.feature_store import online_features
 from scoring.workspace import DBT_PROJECT_DIR
@@ -61,7 +61,7 @@ def test_online_values_match_feature_store_online_features(served, decider):
     request = decider.parse(case.payment)
     ours = decider.fetch_online(request).values
     theirs = online_features(served.workspace, "issuer_decline_v1", [request.entity_row()], store=decider.store)[0]
-    assert {key: ours[key] for key in theirs} == theirs
+    assert ours == {key: theirs[key] for key in ours}
 
 
 def test_request_time_features_match_dbt_on_many_attempts(served):
@@ -70,7 +70,7 @@ def test_request_time_features_match_dbt_on_many_attempts(served):
     rows = offline_attempts(served.workspace, "true")
     assert len({row["currency_code"] for row in rows}) > 3
     for row in rows[::7]:
-        computed = request_time_features(DeclineRequest.parse(payment_of(row)), fx)
+        computed = request_time_features(PaymentRequest.parse(payment_of(row)), fx)
         for name, value in computed.items():
             assert value == row[name], f"{row['attempt_id']} {name}: dbt {row[name]}, decider {value}"
 
@@ -155,3 +155,38 @@ def test_optional_and_normalised_fields(served, decider):
     assert decision["features_used"]["is_visa"] == case.decision["features_used"]["is_visa"]
     assert decision["features_used"]["days_to_card_expiry"] is None
     assert "days_to_card_expiry" in decision["missing_features"]
+
+
+def test_gateway_ranking_is_the_decision_under_each_gateway(served, decider):
+    payment = served.cases[-1].payment
+    decision = decider.decide(payment)
+    ranking = decision["gateway_ranking"]
+    assert {entry["gateway"] for entry in ranking} == set(decider.gateways) and len(decider.gateways) >= 3
+    probabilities = [entry["approval_probability"] for entry in ranking]
+    assert probabilities == sorted(probabilities, reverse=True)
+    for entry in ranking:
+        # Each gateway's P(approve) is what deciding the payment on that gateway says.
+        on_gateway = decider.decide({**payment, "gateway": entry["gateway"]})
+        assert entry["approval_probability"] == pytest.approx(1.0 - on_gateway["decline_probability"], abs=1e-7)
+        assert entry["segment_found"] is on_gateway["feature_freshness"]["gateway_segment_activity"]["found"]
+    assert len({round(p, 6) for p in probabilities}) > 1  # the gateways' segment features matter
+
+
+def test_candidate_gateways_limit_the_ranking(served, decider):
+    payment = served.cases[-1].payment
+    chosen = [gateway for gateway in decider.gateways if gateway != payment["gateway"]][:1] + ["gw_new"]
+    ranking = decider.decide({**payment, "candidate_gateways": chosen})["gateway_ranking"]
+    assert sorted(entry["gateway"] for entry in ranking) == sorted(chosen)
+    new = next(entry for entry in ranking if entry["gateway"] == "gw_new")
+    assert new["segment_found"] is False
+    for bad in ([], ["gw_alpha", "gw_alpha"], ["gw_alpha", 7], "gw_alpha"):
+        with pytest.raises(DecisionInputError, match="candidate_gateways.*list of distinct gateway names"):
+            decider.decide({**payment, "candidate_gateways": bad})
+
+
+def test_decide_many_equals_decide_one_by_one(served, decider):
+    payments = [case.payment for case in served.cases] + [{**served.cases[0].payment, "card_id": "card_never_seen"}]
+    assert decider.decide_many(payments) == [decider.decide(payment) for payment in payments]
+    assert decider.decide_many([]) == []
+    with pytest.raises(DecisionInputError, match=r"'payments\[1\]\.amount_minor': expected a non-negative integer"):
+        decider.decide_many([payments[0], {**payments[0], "amount_minor": "ten"}])

@@ -1,0 +1,275 @@
+"""Read a feature service straight from Feast's online store: one `online_read` per view.
+
+`FeatureStore.get_online_features` spends about a millisecond per call on work a service that
+asks the same question all day does not need: resolving the service, building request and
+response protos, type checks, and `to_dict`. `ServiceReader` does that work once, when it is
+made, and each `read` then
+
+1. serialises each view's entity key with Feast's own `serialize_entity_key` (so the key bytes
+   are exactly what `feast materialize` wrote),
+2. reads the rows: from a SQLite online store with one query over every view's table (Feast's
+   table layout: one row per entity key and feature, the value a serialised `ValueProto`, the
+   event time in epoch seconds), on a read-only connection per thread; from any other store
+   (Redis) with the store's own `online_read` per view, so its layout stays Feast's business;
+3. turns the `ValueProto`s into Python scalars.
+
+The values are the ones `get_online_features(..., full_feature_names=True)` returns, keyed
+`<view>__<feature>`, and each view comes with the event timestamp of its row (None when the
+store has no row for the entity): `tests/feast/test_online_reads.py` checks both against Feast.
+
+Thread safety: each thread gets its own SQLite connection; Redis reads go through Feast's
+client, which is thread-safe.
+
+The SQLite layout and `online_read` are Feast internals rather than `FeatureStore` API; payloom
+pins Feast exactly (pyproject.toml), and the parity test guards an upgrade.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from scoring.errors import FeatureStoreError
+from scoring.feature_store import resolve_feature_service
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+__all__ = ["OnlineRead", "ServiceReader"]
+
+
+@dataclass
+class OnlineRead:
+    """One entity's row of a feature service: values by `<view>__<feature>` (None = no value) and,
+    per view, the event time of the row read (naive UTC; None = the store has no row)."""
+
+    values: dict[str, Any]
+    event_times: dict[str, datetime | None]
+
+
+@dataclass(frozen=True)
+class _ViewRead:
+    view: Any  # feast.FeatureView, as registered
+    table: str  # its SQLite online-store table
+    name: str  # the name the service uses for it (projection alias or view name)
+    request_keys: tuple[str, ...]  # entity-row keys, in the view's join-key order
+    join_keys: tuple[str, ...]
+    key_encoders: tuple[Any, ...]  # one function value -> ValueProto per join key
+    features: tuple[str, ...]
+    full_names: tuple[str, ...]
+
+
+def _value_encoder(value_type: Any) -> Any:
+    """value -> ValueProto for an entity key of `value_type` (Feast's own conversion for the rare types)."""
+    from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+    from feast.type_map import python_values_to_proto_values
+    from feast.value_type import ValueType
+
+    if value_type == ValueType.STRING:
+        return lambda value: ValueProto(string_val=str(value))
+    if value_type == ValueType.INT64:
+        return lambda value: ValueProto(int64_val=int(value))
+    if value_type == ValueType.INT32:
+        return lambda value: ValueProto(int32_val=int(value))
+    return lambda value: python_values_to_proto_values([value], value_type)[0]
+
+
+_EPOCH = datetime(1970, 1, 1)
+_SCALAR_KINDS = frozenset({
+    "int32_val", "int64_val", "float_val", "double_val", "string_val", "bytes_val", "bool_val", "unix_timestamp_val",
+})
+
+
+def _python_value(proto: Any) -> Any:
+    """A ValueProto's Python value (None for null or unset; lists for list types)."""
+    kind = proto.WhichOneof("val")
+    if kind in _SCALAR_KINDS:
+        return getattr(proto, kind)
+    if kind is None or kind == "null_val":
+        return None
+    value = getattr(proto, kind)
+    return list(value.val) if kind.endswith("_list_val") else value
+
+
+class ServiceReader:
+    """Reads feature service `service_name` of `store` for entity rows (module docstring).
+
+    Raises FeatureStoreError when the service is not registered. An entity row lacking one of
+    the service's join keys raises FeatureStoreError naming it.
+    """
+
+    def __init__(self, store: "FeatureStore", service_name: str):
+        from feast.infra.key_encoding_utils import serialize_entity_key
+        from feast.infra.online_stores.helpers import compute_table_id
+        from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+
+        service, self.entity_keys, self.feature_names = resolve_feature_service(store, service_name)
+        self.service_name = service_name
+        self._config = store.config
+        self._online_store = store._get_provider().online_store
+        self._serialize = serialize_entity_key
+        self._key_version = store.config.entity_key_serialization_version
+        self._views: list[_ViewRead] = []
+        for projection in service.feature_view_projections:
+            view = store.get_feature_view(projection.name)
+            join_keys = tuple(column.name for column in view.entity_columns)
+            name = projection.name_to_use()
+            features = tuple(feature.name for feature in projection.features)
+            self._views.append(_ViewRead(
+                view=view,
+                table=compute_table_id(store.config.project, view, store.config.registry.enable_online_feature_view_versioning),
+                name=name,
+                request_keys=tuple(projection.join_key_map.get(key, key) for key in join_keys),
+                join_keys=join_keys,
+                key_encoders=tuple(_value_encoder(column.dtype.to_value_type()) for column in view.entity_columns),
+                features=features,
+                full_names=tuple(f"{name}__{feature}" for feature in features),
+            ))
+        self._parse_value = ValueProto.FromString
+        self._sqlite_path: str | None = None
+        if type(self._online_store).__name__ == "SqliteOnlineStore":
+            self._sqlite_path = str(self._online_store._get_db_path(store.config))
+        self._connections = threading.local()
+        self._feature_sets = [frozenset(view.features) for view in self._views]
+        self._cached_key = functools.lru_cache(maxsize=65536)(self._serialized_key)
+
+    @property
+    def view_names(self) -> list[str]:
+        """The service's views, as it names them, in order."""
+        return [view.name for view in self._views]
+
+    def _entity_key(self, view_index: int, row: Mapping[str, Any]) -> bytes:
+        """The serialised entity key of `row` for view `view_index` (cached: segment keys repeat)."""
+        view = self._views[view_index]
+        try:
+            values = tuple(row[key] for key in view.request_keys)
+        except KeyError as error:
+            raise FeatureStoreError(
+                f"entity row lacks '{error.args[0]}': feature service {self.service_name} needs {', '.join(self.entity_keys)}"
+            ) from None
+        return self._cached_key(view_index, values)
+
+    def _serialized_key(self, view_index: int, values: tuple[Any, ...]) -> bytes:
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+
+        view = self._views[view_index]
+        protos = [encode(value) for encode, value in zip(view.key_encoders, values)]
+        return self._serialize(EntityKeyProto(join_keys=list(view.join_keys), entity_values=protos), self._key_version)
+
+    def _view_indexes(self, views: Sequence[str] | None) -> list[int]:
+        if views is None:
+            return list(range(len(self._views)))
+        unknown = [name for name in views if name not in self.view_names]
+        if unknown:
+            raise FeatureStoreError(
+                f"feature service {self.service_name} has no view {', '.join(unknown)}; it has {', '.join(self.view_names)}"
+            )
+        return [index for index, view in enumerate(self._views) if view.name in views]
+
+    def read(self, row: Mapping[str, Any]) -> OnlineRead:
+        """The service's features for one entity row (join key -> value)."""
+        return self.read_many([row])[0]
+
+    def read_many(self, rows: Sequence[Mapping[str, Any]], *, views: Sequence[str] | None = None) -> list[OnlineRead]:
+        """The service's features for each entity row, in order.
+
+        `views` limits the read to some of the service's views (by the names it uses for them);
+        the rows then need only those views' join keys.
+        """
+        indexes = self._view_indexes(views)
+        return self._read([(row, indexes) for row in rows])
+
+    def read_requests(self, requests: Sequence[tuple[Mapping[str, Any], Sequence[str] | None]]) -> list[OnlineRead]:
+        """One read for several (entity row, views) requests (None = every view), in order.
+
+        For a decision that also asks "what if this key were different" (another gateway): the
+        row with every view, and its variants with only the view that key belongs to.
+        """
+        return self._read([(row, self._view_indexes(views)) for row, views in requests])
+
+    def _read(self, requests: list[tuple[Mapping[str, Any], list[int]]]) -> list[OnlineRead]:
+        keys = [{index: self._entity_key(index, row) for index in indexes} for row, indexes in requests]
+        unique: list[dict[bytes, None]] = [{} for _ in self._views]
+        for request_keys in keys:
+            for index, key in request_keys.items():
+                unique[index][key] = None
+        wanted = [list(view_keys) for view_keys in unique]
+        if self._sqlite_path is not None:
+            answers = self._read_sqlite(wanted)
+        else:
+            answers = self._read_store(wanted)
+        reads = []
+        for request_keys in keys:
+            read = OnlineRead(values={}, event_times={})
+            for index, key in request_keys.items():
+                view = self._views[index]
+                event_time, values = answers[index].get(key, (None, {}))
+                for feature, full_name in zip(view.features, view.full_names):
+                    read.values[full_name] = values.get(feature)
+                read.event_times[view.name] = event_time if values else None
+            reads.append(read)
+        return reads
+
+    def _read_store(self, wanted: list[list[bytes]]) -> list[dict[bytes, tuple[datetime | None, dict[str, Any]]]]:
+        """Per view: entity key -> (event time, feature -> value), via the store's own online_read."""
+        from feast.infra.key_encoding_utils import deserialize_entity_key
+
+        answers: list[dict[bytes, tuple[datetime | None, dict[str, Any]]]] = []
+        for view, keys in zip(self._views, wanted):
+            found: dict[bytes, tuple[datetime | None, dict[str, Any]]] = {}
+            if keys:
+                protos = [deserialize_entity_key(key, self._key_version) for key in keys]
+                for key, (event_time, values) in zip(keys, self._online_store.online_read(self._config, view.view, protos, list(view.features))):
+                    if event_time is not None and event_time.tzinfo is not None:
+                        event_time = event_time.astimezone(timezone.utc).replace(tzinfo=None)
+                    python_values = {name: _python_value(proto) for name, proto in (values or {}).items()}
+                    # Redis answers an absent entity with empty values at epoch 0, not "no row".
+                    if event_time is not None and (event_time != _EPOCH or any(value is not None for value in python_values.values())):
+                        found[key] = (event_time, python_values)
+            answers.append(found)
+        return answers
+
+    def _sqlite_connection(self) -> sqlite3.Connection:
+        connection = getattr(self._connections, "sqlite", None)
+        if connection is None:
+            connection = sqlite3.connect(f"file:{self._sqlite_path}?mode=ro", uri=True, check_same_thread=False)
+            self._connections.sqlite = connection
+        return connection
+
+    def _read_sqlite(self, wanted: list[list[bytes]]) -> list[dict[bytes, tuple[datetime | None, dict[str, Any]]]]:
+        """Per view: entity key -> (event time, feature -> value), in one query over the views' tables."""
+        parts, parameters = [], []
+        for index, keys in enumerate(wanted):
+            if keys:
+                marks = ", ".join("?" * len(keys))
+                parts.append(f'select {index}, entity_key, feature_name, value, event_ts from "{self._views[index].table}" '
+                             f"where entity_key in ({marks})")
+                parameters += keys
+        try:
+            rows = self._sqlite_connection().execute(" union all ".join(parts), parameters).fetchall()
+        except sqlite3.Error as error:
+            raise FeatureStoreError(
+                f"cannot read the SQLite online store {self._sqlite_path}: {error}; run apply_feature_store and "
+                "materialize_feature_store for this workspace"
+            ) from error
+        epochs: list[dict[bytes, int]] = [{} for _ in wanted]
+        values: list[dict[bytes, dict[str, Any]]] = [{} for _ in wanted]
+        features = self._feature_sets
+        parse = self._parse_value
+        for index, entity_key, feature, blob, epoch in rows:
+            if feature in features[index]:
+                values[index].setdefault(entity_key, {})[feature] = _python_value(parse(blob))
+                if epoch > epochs[index].get(entity_key, -1):
+                    epochs[index][entity_key] = epoch
+        return [
+            {
+                key: (datetime.fromtimestamp(view_epochs[key], tz=timezone.utc).replace(tzinfo=None), view_values[key])
+                for key in view_values
+            }
+            for view_epochs, view_values in zip(epochs, values)
+        ]
