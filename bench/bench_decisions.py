@@ -1,33 +1,47 @@
-"""Benchmark: latency of the online decline decision, in process and over HTTP on loopback.
+"""Benchmark: the online decline decision, in process and over HTTP, on SQLite and Redis.
 
 On a trained workspace (`payloom run --workspace W ...`: Feast applied and materialised into
-SQLite, models published), with real attempts of the workspace as payments:
+SQLite, models published), with the workspace's latest real attempts as payments:
 
-- in process, one payment decided `--calls` times: `DeclineDecider.decide` end to end, the
-  online-feature fetch alone (one Feast read of issuer_decline_v1), and scoring alone (feature
-  row from the fetched values + both compiled forests + the policy's inputs), as p50 / p99;
-- over HTTP: the service (`scoring.decision_service.serve`, uvicorn, one process) started in a
-  subprocess on a free loopback port; first sequential requests (p50 / p99), then a simple
-  concurrent load generator (`--threads` threads, one requests.Session each, `--seconds`
-  long, payments cycling over many real attempts) reporting achieved requests/s, latency and
-  errors (any status other than 200, or a failed connection).
+In process (SQLite store), p50 / p99 over many calls, cycling over different payments:
+
+- baseline: Feast's `get_online_features` of feature service issuer_decline_v1, 1 and 100
+  entities (what a Feast user calls);
+- payloom's direct read (`scoring.online_reads.ServiceReader`), 1 and 100 entities;
+- `DeclineDecider.decide` end to end (read + request-time features + both compiled forests +
+  policy + gateway ranking), and `decide_many` of 100 payments.
+
+Over HTTP on loopback, per online store (`--stores sqlite,redis`; Redis: a redis-server started
+here on a free port, the workspace copied, applied and materialised into it): the service runs
+in its own process (`payloom serve`, `--workers` processes) and `hey` (Debian's HTTP load
+generator, `make bench-tools`) offers a fixed rate: `--clients` hey processes, one real payment
+each, 4 connections per process, each connection rate-limited. A sweep of rates (`--rates`,
+`--step-seconds` each) finds the highest rate that holds p99 <= 5 ms with no errors and at
+least 95 % of the offered rate achieved; then `--seconds` (default 60) at `--target-rate`
+(default 1000/s). The load generator shares the 2 cores with the service; the host's load
+average is recorded at each step.
 
 Writes bench/results/decisions.json: flat name -> number, units in the names, ratios named
 ratio_<what>_vs_<baseline>.
 
-    .venv/bin/python bench/bench_decisions.py --workspace /tmp/svcdev [--calls 2000] [--seconds 20] [--threads 8]
+    make bench-tools   # installs hey (and redis-server)
+    .venv/bin/python bench/bench_decisions.py --workspace /tmp/svcdev
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
-import threading
+import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,11 +53,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scoring.decision_service import DECLINE_PATH, HEALTH_PATH  # noqa: E402
-from scoring.decline_decision import DeclineDecider  # noqa: E402
+from scoring.decline_decision import FEATURE_SERVICE, DeclineDecider  # noqa: E402
+from scoring.online_reads import ServiceReader  # noqa: E402
 from scoring.workspace import Workspace  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "decisions.json"
 TOKEN = "bench-token"
+P99_BUDGET_MS = 5.0
 TEXT_FIELDS = (
     "card_id", "card_bin", "merchant_category", "issuer_id", "gateway", "card_network", "issuer_country",
     "transaction_type", "card_type", "optimization", "currency_code",
@@ -76,14 +92,15 @@ def real_payments(workspace: Workspace, count: int) -> list[dict[str, Any]]:
     return payments
 
 
-def timed(function: Callable[[], Any], calls: int, warmup: int = 50) -> np.ndarray:
-    """Milliseconds of each of `calls` calls of `function` (after `warmup` untimed calls)."""
-    for _ in range(warmup):
-        function()
+def timed_cycle(function: Callable[[Any], Any], inputs: list[Any], calls: int, warmup: int = 50) -> np.ndarray:
+    """Milliseconds of each of `calls` calls of `function`, cycling over `inputs` (after a warm-up)."""
+    for index in range(warmup):
+        function(inputs[index % len(inputs)])
     out = np.empty(calls)
     for index in range(calls):
+        argument = inputs[index % len(inputs)]
         began = time.perf_counter()
-        function()
+        function(argument)
         out[index] = (time.perf_counter() - began) * 1000
     return out
 
@@ -92,21 +109,94 @@ def percentiles(prefix: str, milliseconds: np.ndarray) -> dict[str, float]:
     return {f"{prefix}_p50_ms": float(np.percentile(milliseconds, 50)), f"{prefix}_p99_ms": float(np.percentile(milliseconds, 99))}
 
 
+def in_process(workspace: Workspace, payments: list[dict[str, Any]], calls: int) -> dict[str, float]:
+    """Feast's read (baseline), payloom's read, decide and decide_many, on the SQLite store."""
+    results: dict[str, float] = {}
+    began = time.perf_counter()
+    decider = DeclineDecider(workspace)
+    results["decider_startup_seconds"] = time.perf_counter() - began
+    store, reader = decider.store, ServiceReader(decider.store, FEATURE_SERVICE)
+    service = store.get_feature_service(FEATURE_SERVICE)
+    rows = [decider.parse(payment).entity_row() for payment in payments]
+    batches = [rows[start: start + 100] for start in range(0, len(rows) - 99, 100)]
+
+    def feast_read(entity_rows: list[dict]) -> None:
+        store.get_online_features(features=service, entity_rows=entity_rows, full_feature_names=True).to_dict()
+
+    print(f"in process: {calls} calls each, cycling over {len(payments)} payments", file=sys.stderr)
+    results.update(percentiles("feast_read_1_entity", timed_cycle(lambda row: feast_read([row]), rows, calls)))
+    results.update(percentiles("payloom_read_1_entity", timed_cycle(reader.read, rows, calls)))
+    results.update(percentiles("feast_read_100_entities", timed_cycle(feast_read, batches, max(20, calls // 20), warmup=3)))
+    results.update(percentiles("payloom_read_100_entities", timed_cycle(reader.read_many, batches, max(20, calls // 20), warmup=3)))
+    results.update(percentiles("decide_1_payment", timed_cycle(decider.decide, payments, calls)))
+    payment_batches = [payments[start: start + 100] for start in range(0, len(payments) - 99, 100)]
+    results.update(percentiles("decide_many_100_payments", timed_cycle(decider.decide_many, payment_batches, max(20, calls // 20), warmup=3)))
+    for size in ("1_entity", "100_entities"):
+        results[f"ratio_payloom_read_speed_vs_feast_read_{size}_p50"] = (
+            results[f"feast_read_{size}_p50_ms"] / results[f"payloom_read_{size}_p50_ms"]
+        )
+    results["ratio_decide_vs_feast_read_1_entity_p50"] = results["decide_1_payment_p50_ms"] / results["feast_read_1_entity_p50_ms"]
+    return results
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def start_server(workspace: Workspace, port: int) -> subprocess.Popen:
-    """The service in its own process (uvicorn, one worker), ready when /healthz answers."""
-    code = (
-        "from scoring.decision_service import serve; from scoring.workspace import Workspace; "
-        f"serve(Workspace.at({str(workspace.root)!r}), '127.0.0.1', {port}, {TOKEN!r})"
+def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
+    """A redis-server on a free loopback port, without persistence; (process, host:port)."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        raise SystemExit("redis-server is not on PATH: run `make bench-tools` (or `make redis`)")
+    port = free_port()
+    process = subprocess.Popen(
+        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    environment = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    process = subprocess.Popen([sys.executable, "-c", code], env=environment, cwd=str(ROOT))
-    deadline = time.monotonic() + 120
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            client.ping()
+            return process, f"127.0.0.1:{port}"
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("redis-server did not answer within 10 s")
+
+
+def redis_copy(workspace: Workspace, directory: Path, address: str) -> Workspace:
+    """A copy of `workspace` served from the Redis at `address`, applied and materialised."""
+    from scoring.feature_store import apply_feature_store, materialize_feature_store
+
+    root = directory / "workspace"
+    shutil.copytree(workspace.root, root, ignore=shutil.ignore_patterns("*.db"))
+    copy = Workspace.at(root, redis_address=address)
+    apply_feature_store(copy)
+    with duckdb.connect() as connection:
+        start, end = connection.execute(
+            f"select min(event_timestamp), max(event_timestamp) from read_parquet('{copy.features_dir / 'card_features.parquet'}')"
+        ).fetchone()
+    # Every feature row of the copy's window, as the SQLite store of `payloom run` holds them.
+    materialize_feature_store(copy, start - timedelta(days=1), end + timedelta(days=2))
+    return copy
+
+
+def start_service(workspace: Workspace, port: int, workers: int) -> subprocess.Popen:
+    """`payloom serve` in its own process group, ready when /healthz answers."""
+    environment = {**os.environ, "PAYLOOM_SERVICE_TOKEN": TOKEN}
+    if workspace.redis_address is not None:
+        environment.update(PAYLOOM_ONLINE_STORE="redis", PAYLOOM_REDIS_URL=workspace.redis_address)
+    else:
+        environment["PAYLOOM_ONLINE_STORE"] = "sqlite"
+    command = [str(Path(sys.executable).parent / "payloom"), "serve", "--workspace", str(workspace.root),
+               "--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(command, env=environment, cwd=str(ROOT), start_new_session=True)
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the service exited with {process.returncode}")
@@ -115,109 +205,129 @@ def start_server(workspace: Workspace, port: int) -> subprocess.Popen:
                 return process
         except requests.ConnectionError:
             pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("the service did not answer /healthz within 120 s")
+        time.sleep(0.3)
+    os.killpg(process.pid, 15)
+    raise RuntimeError("the service did not answer /healthz within 180 s")
 
 
-def load(url: str, payments: list[dict[str, Any]], threads: int, seconds: float) -> dict[str, float]:
-    """`threads` clients posting payments back to back for `seconds`; throughput, latency, errors."""
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    latencies: list[list[float]] = [[] for _ in range(threads)]
-    errors = [0] * threads
-    stop_at = time.perf_counter() + seconds
+def stop_service(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, 15)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.wait()
 
-    def client(index: int) -> None:
-        with requests.Session() as session:
-            position = index
-            while time.perf_counter() < stop_at:
-                payment = payments[position % len(payments)]
-                position += threads
-                began = time.perf_counter()
-                try:
-                    ok = session.post(url, json=payment, headers=headers, timeout=10).status_code == 200
-                except requests.RequestException:
-                    ok = False
-                latencies[index].append((time.perf_counter() - began) * 1000)
-                errors[index] += 0 if ok else 1
 
-    began = time.perf_counter()
-    workers = [threading.Thread(target=client, args=(index,)) for index in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - began
-    everything = np.array([value for values in latencies for value in values])
+def offer_load(url: str, bodies: list[Path], rate: float, seconds: float, connections_per_client: int = 4) -> dict[str, float]:
+    """`hey` processes (one per body) offering `rate` requests/s in all for `seconds`; latency of every request."""
+    hey = shutil.which("hey")
+    if hey is None:
+        raise SystemExit("hey is not on PATH: run `make bench-tools` (installs Debian's hey package)")
+    per_connection = rate / (len(bodies) * connections_per_client)
+    load_before = os.getloadavg()[0]
+    processes = [
+        subprocess.Popen(
+            [hey, "-z", f"{seconds:g}s", "-c", str(connections_per_client), "-q", f"{per_connection:.3f}", "-m", "POST",
+             "-T", "application/json", "-H", f"Authorization: Bearer {TOKEN}", "-D", str(body), "-o", "csv", url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for body in bodies
+    ]
+    latencies, statuses = [], []
+    for process in processes:
+        out, err = process.communicate(timeout=seconds + 120)
+        if process.returncode != 0:
+            raise RuntimeError(f"hey failed: {err[-2000:]}")
+        for row in csv.DictReader(io.StringIO(out)):
+            latencies.append(float(row["response-time"]) * 1000)
+            statuses.append(int(row["status-code"]))
+    milliseconds = np.array(latencies)
     return {
-        "http_load_threads": threads,
-        "http_load_seconds": elapsed,
-        "http_load_requests": int(len(everything)),
-        "http_load_requests_per_second": len(everything) / elapsed,
-        "http_load_errors": int(sum(errors)),
-        **percentiles("http_load", everything),
+        "offered_per_second": rate,
+        "achieved_per_second": len(milliseconds) / seconds,
+        "errors": sum(1 for status in statuses if status != 200),
+        "p50_ms": float(np.percentile(milliseconds, 50)) if len(milliseconds) else float("nan"),
+        "p99_ms": float(np.percentile(milliseconds, 99)) if len(milliseconds) else float("nan"),
+        "host_load_average_1m": max(load_before, os.getloadavg()[0]),
     }
+
+
+def holds(step: dict[str, float]) -> bool:
+    """p99 within budget, no errors, and at least 95 % of the offered rate served."""
+    return step["p99_ms"] <= P99_BUDGET_MS and step["errors"] == 0 and step["achieved_per_second"] >= 0.95 * step["offered_per_second"]
+
+
+def over_http(workspace: Workspace, store: str, payments: list[dict[str, Any]], arguments: argparse.Namespace) -> dict[str, float]:
+    """The rate sweep and the long run at the target rate against one online store."""
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix=f"bench-decisions-{store}-") as scratch:
+        directory = Path(scratch)
+        redis_process = None
+        if store == "redis":
+            redis_process, address = start_redis(directory)
+            print(f"HTTP ({store}): materialising a copy of the workspace into redis {address}", file=sys.stderr)
+            workspace = redis_copy(workspace, directory, address)
+        bodies = []
+        for index, payment in enumerate(payments[: arguments.clients]):
+            body = directory / f"payment_{index}.json"
+            body.write_text(json.dumps(payment))
+            bodies.append(body)
+        port = free_port()
+        service = start_service(workspace, port, arguments.workers)
+        try:
+            url = f"http://127.0.0.1:{port}{DECLINE_PATH}"
+            offer_load(url, bodies, 200, 3)  # warm-up
+            best = 0.0
+            for rate in arguments.rates:
+                step = offer_load(url, bodies, rate, arguments.step_seconds)
+                print(f"  {store} {rate:>6.0f}/s offered: {step['achieved_per_second']:.0f}/s served, p50 {step['p50_ms']:.2f} ms, "
+                      f"p99 {step['p99_ms']:.2f} ms, {step['errors']} errors, load {step['host_load_average_1m']:.1f}", file=sys.stderr)
+                for name, value in step.items():
+                    results[f"http_{store}_sweep_{int(rate)}_{name}"] = value
+                if holds(step):
+                    best = max(best, rate)
+            results[f"http_{store}_highest_rate_holding_p99_5ms_per_second"] = best
+            print(f"  {store}: {arguments.seconds:g} s at {arguments.target_rate:g}/s", file=sys.stderr)
+            long_run = offer_load(url, bodies, arguments.target_rate, arguments.seconds)
+            print(f"  {store} long run: {long_run}", file=sys.stderr)
+            for name, value in long_run.items():
+                results[f"http_{store}_target_{name}"] = value
+            results[f"http_{store}_target_holds_p99_5ms"] = 1.0 if holds(long_run) else 0.0
+        finally:
+            stop_service(service)
+            if redis_process is not None:
+                redis_process.terminate()
+                redis_process.wait(timeout=30)
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", required=True, help="a workspace `payloom run` trained and materialised")
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--stores", default="sqlite,redis")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--clients", type=int, default=4, help="hey processes, one payment each")
+    parser.add_argument("--rates", default="250,500,750,1000,1250,1500,2000")
+    parser.add_argument("--step-seconds", type=float, default=10.0)
+    parser.add_argument("--target-rate", type=float, default=1000.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--skip-in-process", action="store_true")
     arguments = parser.parse_args()
-    workspace = Workspace.at(arguments.workspace)
+    arguments.rates = [float(rate) for rate in arguments.rates.split(",")]
+    workspace = Workspace.at(arguments.workspace, redis_address=None)
 
     # The host's size and how busy it was: latencies on a shared machine are only comparable with these.
-    results: dict[str, float] = {"host_cpus": os.cpu_count() or 0, "host_load_average_1m_at_start": os.getloadavg()[0]}
+    results: dict[str, float] = {"host_cpus": os.cpu_count() or 0, "host_load_average_1m_at_start": os.getloadavg()[0],
+                                 "http_workers": arguments.workers}
     with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
         results["workspace_attempts"] = connection.execute("select count(*) from marts.fct_authorizations").fetchone()[0]
     payments = real_payments(workspace, 1000)
-    began = time.perf_counter()
-    decider = DeclineDecider(workspace)
-    results["decider_startup_seconds"] = time.perf_counter() - began
-    payment = payments[0]
-    request = decider.parse(payment)
-    online = decider.fetch_online(request)
-
-    def scoring_only() -> None:
-        row = decider.feature_row(request, online)
-        decider.score(row)
-
-    print(f"in process: {arguments.calls} calls each on one payment", file=sys.stderr)
-    decide = timed(lambda: decider.decide(payment), arguments.calls)
-    lookup = timed(lambda: decider.fetch_online(request), arguments.calls)
-    scoring = timed(scoring_only, arguments.calls)
-    results.update(percentiles("decide", decide))
-    results.update(percentiles("feast_lookup", lookup))
-    results.update(percentiles("scoring", scoring))
-    mixed = np.empty(min(arguments.calls, len(payments)))
-    for index in range(len(mixed)):
-        began = time.perf_counter()
-        decider.decide(payments[index])
-        mixed[index] = (time.perf_counter() - began) * 1000
-    results.update(percentiles("decide_mixed_payments", mixed))
-    results["ratio_decide_vs_feast_lookup_p50"] = results["decide_p50_ms"] / results["feast_lookup_p50_ms"]
-    results["ratio_decide_vs_scoring_p50"] = results["decide_p50_ms"] / results["scoring_p50_ms"]
-    results["ratio_feast_lookup_vs_scoring_p50"] = results["feast_lookup_p50_ms"] / results["scoring_p50_ms"]
-
-    port = free_port()
-    print(f"HTTP: service on 127.0.0.1:{port} (subprocess)", file=sys.stderr)
-    server = start_server(workspace, port)
-    try:
-        url = f"http://127.0.0.1:{port}{DECLINE_PATH}"
-        with requests.Session() as session:
-            headers = {"Authorization": f"Bearer {TOKEN}"}
-            sequential = timed(lambda: session.post(url, json=payment, headers=headers, timeout=10).raise_for_status(), arguments.calls)
-        results.update(percentiles("http_sequential", sequential))
-        results["ratio_http_sequential_vs_decide_p50"] = results["http_sequential_p50_ms"] / results["decide_p50_ms"]
-        print(f"HTTP load: {arguments.threads} threads for {arguments.seconds:g} s", file=sys.stderr)
-        results.update(load(url, payments, arguments.threads, arguments.seconds))
-        results["ratio_http_load_vs_sequential_p50"] = results["http_load_p50_ms"] / results["http_sequential_p50_ms"]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
+    if not arguments.skip_in_process:
+        results.update(in_process(workspace, payments, arguments.calls))
+    for store in [name.strip() for name in arguments.stores.split(",") if name.strip()]:
+        results.update(over_http(workspace, store, payments, arguments))
     results["host_load_average_1m_at_end"] = os.getloadavg()[0]
     rounded = {name: round(float(value), 4) for name, value in sorted(results.items())}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

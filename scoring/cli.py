@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--token", default=None, help="require `Authorization: Bearer <token>` (default: env PAYLOOM_SERVICE_TOKEN)")
+    serve.add_argument("--workers", type=int, default=1, help="processes serving the port, each with its own decider (default 1)")
 
     summary = commands.add_parser("summary", help="print row counts of a built workspace")
     summary.add_argument("--workspace", default="build")
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             from scoring.decision_service import serve  # FastAPI and Feast load only for this command
 
             serve(Workspace.at(arguments.workspace), host=arguments.host, port=arguments.port,
-                  token=arguments.token or os.environ.get("PAYLOOM_SERVICE_TOKEN"))
+                  token=arguments.token or os.environ.get("PAYLOOM_SERVICE_TOKEN"), workers=arguments.workers)
         elif arguments.command == "summary":
             print(summarize_workspace(Workspace.at(arguments.workspace)).format())
     except PayloomError as error:

@@ -10,28 +10,38 @@ Errors are JSON objects `{"error": ..., "field": ..., "reason": ...}`:
   `reason` says what was expected and what came);
 - 401 `unauthorized`: a token is configured and the request lacks `Authorization: Bearer <token>`
   (/healthz stays open, so load balancers can probe it without the token);
+- 503 `online_store_unavailable`: the online store cannot be read now (Redis down: `reason`
+  says where and what to do); the service answers again as soon as the store does;
 - 503 from /healthz when the online store cannot be read.
 
-`serve(workspace, host, port, token)` runs it with uvicorn (the CLI calls this).
+`serve(workspace, host, port, token, workers=N)` runs it with uvicorn (the CLI calls this).
+
+Decisions run on the event loop, not in a thread pool: a decision is ~0.5 ms of CPU under the
+GIL, so a pool would only add a hand-over per request. Scale with `workers` (processes, each
+with its own decider), up to the cores left after the load balancer and the online store.
+Responses are serialised with orjson.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import os
 import time
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from scoring.decline_decision import DeclineDecider
-from scoring.payment_request import DecisionInputError, PaymentRequest
+from scoring.errors import FeatureStoreError
 from scoring.feature_store import feature_store_settings
-from scoring.workspace import Workspace
+from scoring.payment_request import DecisionInputError, PaymentRequest
+from scoring.workspace import ONLINE_STORE_ENV, REDIS_URL_ENV, Workspace
 
-__all__ = ["DECLINE_PATH", "HEALTH_PATH", "create_app", "serve"]
+__all__ = ["DECLINE_PATH", "HEALTH_PATH", "app_from_environment", "create_app", "serve"]
 
 DECLINE_PATH = "/v1/decisions/decline"
 HEALTH_PATH = "/healthz"
@@ -43,6 +53,15 @@ _PROBE_PAYMENT: dict[str, Any] = {
     "card_type": "credit", "optimization": "none", "amount_minor": 0, "currency_code": "USD",
     "attempted_at": "2025-01-01T00:00:00Z", "card_expires_on": None,
 }
+
+
+#: `serve` hands the workspace and token to worker processes through these variables.
+WORKSPACE_ENV = "PAYLOOM_SERVICE_WORKSPACE"
+TOKEN_ENV = "PAYLOOM_SERVICE_TOKEN"
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
 
 
 def _error(status: int, error: str, reason: str, field: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -78,10 +97,12 @@ def create_app(workspace: Workspace, token: str | None = None, *, decider: Decli
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             return _error(400, "malformed_json", f"the body is not valid JSON: {error}", field="(body)")
         try:
-            decision = await run_in_threadpool(decider.decide, payment)
+            decision = decider.decide(payment)
         except DecisionInputError as error:
             return _error(422, "invalid_payment", error.reason, field=error.field)
-        return JSONResponse(decision)
+        except FeatureStoreError as error:
+            return _error(503, "online_store_unavailable", str(error))
+        return _json(decision)
 
     @app.get(HEALTH_PATH)
     async def health() -> JSONResponse:
@@ -104,8 +125,31 @@ def create_app(workspace: Workspace, token: str | None = None, *, decider: Decli
     return app
 
 
-def serve(workspace: Workspace, host: str = "127.0.0.1", port: int = 8080, token: str | None = None) -> None:
-    """Build the app (loads models, opens Feast) and run it with uvicorn until interrupted."""
+def app_from_environment() -> FastAPI:
+    """The app of the workspace named by PAYLOOM_SERVICE_WORKSPACE (uvicorn's factory for workers)."""
+    root = os.environ.get(WORKSPACE_ENV)
+    if not root:
+        raise RuntimeError(f"set {WORKSPACE_ENV} to a trained workspace (payloom serve does this for its workers)")
+    return create_app(Workspace.at(root), os.environ.get(TOKEN_ENV) or None)
+
+
+def serve(workspace: Workspace, host: str = "127.0.0.1", port: int = 8080, token: str | None = None, *, workers: int = 1) -> None:
+    """Build the app (loads models, opens Feast) and run it with uvicorn until interrupted.
+
+    `workers` > 1 starts that many processes on the same port, each with its own decider.
+    """
     import uvicorn
 
-    uvicorn.run(create_app(workspace, token), host=host, port=port, log_level="warning", access_log=False)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if workers == 1:
+        uvicorn.run(create_app(workspace, token), host=host, port=port, log_level="warning", access_log=False)
+        return
+    os.environ[WORKSPACE_ENV] = str(workspace.root)
+    os.environ[ONLINE_STORE_ENV] = workspace.online_store
+    if workspace.redis_address is not None:
+        os.environ[REDIS_URL_ENV] = workspace.redis_address
+    if token:
+        os.environ[TOKEN_ENV] = token
+    uvicorn.run("scoring.decision_service:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)

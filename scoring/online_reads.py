@@ -7,10 +7,12 @@ made, and each `read` then
 
 1. serialises each view's entity key with Feast's own `serialize_entity_key` (so the key bytes
    are exactly what `feast materialize` wrote),
-2. reads the rows: from a SQLite online store with one query over every view's table (Feast's
-   table layout: one row per entity key and feature, the value a serialised `ValueProto`, the
-   event time in epoch seconds), on a read-only connection per thread; from any other store
-   (Redis) with the store's own `online_read` per view, so its layout stays Feast's business;
+2. reads the rows in one round trip: from a SQLite online store with one query over every
+   view's table (Feast's layout: one row per entity key and feature, the value a serialised
+   `ValueProto`, the event time in epoch seconds), on a read-only connection per thread; from
+   Redis with one pipeline of HMGETs over every view, built and decoded by Feast's own Redis
+   store helpers (Feast's `online_read` sends one pipeline per view); from any other store
+   with its `online_read` per view;
 3. turns the `ValueProto`s into Python scalars.
 
 The values are the ones `get_online_features(..., full_feature_names=True)` returns, keyed
@@ -135,6 +137,18 @@ class ServiceReader:
         if type(self._online_store).__name__ == "SqliteOnlineStore":
             self._sqlite_path = str(self._online_store._get_db_path(store.config))
         self._connections = threading.local()
+        # Redis: every view's HMGETs go in one pipeline (Feast's online_read sends one per view).
+        self._redis_fields: list[tuple[str, list[str], list[Any]]] | None = None
+        if type(self._online_store).__name__ == "RedisOnlineStore":
+            from feast.infra.online_stores.redis import _versioned_fv_name
+
+            self._redis_fields = []
+            for view in self._views:
+                stored_name = _versioned_fv_name(view.view, store.config)
+                names, fields = self._online_store._generate_hset_keys_for_features(
+                    view.view, list(view.features), fv_name_override=stored_name
+                )
+                self._redis_fields.append((stored_name, names, fields))
         self._feature_sets = [frozenset(view.features) for view in self._views]
         self._cached_key = functools.lru_cache(maxsize=65536)(self._serialized_key)
 
@@ -201,6 +215,8 @@ class ServiceReader:
         wanted = [list(view_keys) for view_keys in unique]
         if self._sqlite_path is not None:
             answers = self._read_sqlite(wanted)
+        elif self._redis_fields is not None:
+            answers = self._read_redis(wanted)
         else:
             answers = self._read_store(wanted)
         reads = []
@@ -231,6 +247,40 @@ class ServiceReader:
                     # Redis answers an absent entity with empty values at epoch 0, not "no row".
                     if event_time is not None and (event_time != _EPOCH or any(value is not None for value in python_values.values())):
                         found[key] = (event_time, python_values)
+            answers.append(found)
+        return answers
+
+    def _read_redis(self, wanted: list[list[bytes]]) -> list[dict[bytes, tuple[datetime | None, dict[str, Any]]]]:
+        """Per view: entity key -> (event time, feature -> value), in one Redis pipeline (Feast's layout:
+        a hash per entity key + project, a field per murmur3 of `view:feature`, `_ts:view` the event time)."""
+        project = self._config.project.encode("utf-8")
+        commands = [
+            (key + project, self._redis_fields[index][2]) for index, keys in enumerate(wanted) for key in keys
+        ]
+        try:
+            replies = iter(self._online_store._read_hash_fields(self._config, commands) if commands else [])
+        except Exception as error:
+            import redis
+
+            if not isinstance(error, redis.exceptions.RedisError):
+                raise
+            address = str(self._config.online_store.connection_string).split(",")[0]  # host:port, never the password
+            raise FeatureStoreError(
+                f"the Redis online store at {address} is unreachable while reading feature service {self.service_name} "
+                f"({type(error).__name__}: {error}): start Redis there or point PAYLOOM_REDIS_URL at a running one; "
+                "after a restart without persistence, materialise again with reload=True"
+            ) from error
+        answers: list[dict[bytes, tuple[datetime | None, dict[str, Any]]]] = []
+        for index, keys in enumerate(wanted):
+            stored_name, names, _ = self._redis_fields[index]
+            found: dict[bytes, tuple[datetime | None, dict[str, Any]]] = {}
+            for key in keys:
+                values = next(replies)
+                if values[-1] is None:  # no `_ts:<view>` field: the store has no row for this entity
+                    continue
+                event_time, protos = self._online_store._get_features_for_entity(values, stored_name, list(names))
+                event_time = event_time.astimezone(timezone.utc).replace(tzinfo=None)
+                found[key] = (event_time, {name: _python_value(proto) for name, proto in protos.items()})
             answers.append(found)
         return answers
 

@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import raw_factory  # noqa: E402
+from redis_process import RedisServer, free_port, redis_executable  # noqa: E402
 
 from scoring.feature_build import build_features  # noqa: E402
 from scoring.workspace import Workspace  # noqa: E402
@@ -51,3 +52,12 @@ def simulated_workspace(tmp_path_factory) -> Workspace:
     simulate(workspace.raw_dir, attempts=30_000, seed=9, days=75, dirty_fraction=0.002)
     build_features(workspace, feature_cutoff_at=datetime(2025, 3, 17), load_started_at=LOAD_STARTED_AT, echo=None)
     return workspace
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real redis-server on a free loopback port for the session (no persistence: a restart empties it)."""
+    server = RedisServer(redis_executable(), tmp_path_factory.mktemp("redis"), free_port())
+    server.start()
+    yield server
+    server.stop()

@@ -38,6 +38,7 @@ from decision_support import (  # noqa: E402
     PARITY_CURRENCIES,
     SERVICE_TOKEN,
     ParityCase,
+    ServerThread,
     offline_attempts,
     payment_of,
 )
@@ -106,32 +107,6 @@ def served(tmp_path_factory, simulated_workspace) -> Served:
 @pytest.fixture(scope="session")
 def decider(served) -> DeclineDecider:
     return served.decider
-
-
-class ServerThread:
-    """A real uvicorn server on a free loopback port, in a daemon thread."""
-
-    def __init__(self, app):
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
-
-    def __enter__(self) -> "ServerThread":
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
 
 
 @pytest.fixture(scope="session")
