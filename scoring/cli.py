@@ -4,6 +4,7 @@
     payloom build --raw-dir DIR [--workspace build]                   features from your own data
     payloom train [--workspace build]                                 decline models: train, compile, score in SQL
     payloom serve [--workspace build] [--port 8080] [--token T]       the online decision service (HTTP)
+    payloom check-parity [--workspace build] [--sample 20]            online decisions vs the offline SQL path
     payloom summary [--workspace build]                               counts of a built workspace
 """
 
@@ -58,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--token", default=None, help="require `Authorization: Bearer <token>` (default: env PAYLOOM_SERVICE_TOKEN)")
     serve.add_argument("--workers", type=int, default=1, help="processes serving the port, each with its own decider (default 1)")
 
+    parity = commands.add_parser(
+        "check-parity", help="replay sampled attempts as online decisions and compare them with the offline SQL path (exit 1 if any differ)"
+    )
+    parity.add_argument("--workspace", default="build")
+    parity.add_argument("--sample", type=int, default=20, help="attempts to replay (default 20)")
+    parity.add_argument("--seed", type=int, default=0)
+    parity.add_argument("--quiet", action="store_true")
+
     summary = commands.add_parser("summary", help="print row counts of a built workspace")
     summary.add_argument("--workspace", default="build")
     return parser
@@ -94,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
 
             serve(Workspace.at(arguments.workspace), host=arguments.host, port=arguments.port,
                   token=arguments.token or os.environ.get("PAYLOOM_SERVICE_TOKEN"), workers=arguments.workers)
+        elif arguments.command == "check-parity":
+            from scoring.online_offline_parity import check_online_offline_parity  # Feast loads only for this command
+
+            report = check_online_offline_parity(Workspace.at(arguments.workspace), sample=arguments.sample, seed=arguments.seed, echo=echo)
+            print(report.format())
+            if not report.ok:
+                return 1
         elif arguments.command == "summary":
             print(summarize_workspace(Workspace.at(arguments.workspace)).format())
     except PayloomError as error:

@@ -226,7 +226,7 @@ def open_feature_store(workspace: Workspace) -> "FeatureStore":
 
 
 def materialize_feature_store(
-    workspace: Workspace, start: datetime, end: datetime, *, reload: bool = False
+    workspace: Workspace, start: datetime, end: datetime, *, reload: bool = False, views: Sequence[str] | None = None
 ) -> dict[str, tuple[datetime, datetime]]:
     """Copy the latest feature rows up to `end` into the online store; return each view's interval.
 
@@ -238,14 +238,22 @@ def materialize_feature_store(
     `reload=True` runs `materialize(start, end)` for every view whatever the registry records:
     for an online store that lost its data (a Redis restarted without persistence) or that the
     workspace was pointed at after materialising elsewhere (the registry tracks runs, not stores).
+    `views` limits the run to those feature views (default: every registered view).
     """
     start, end = _as_utc(start), _as_utc(end)
     if start >= end:
         raise FeatureStoreError(f"materialisation start {start.isoformat()} is not before end {end.isoformat()}")
     store = open_feature_store(workspace)
-    views = store.list_feature_views()
-    if not views:
+    registered = store.list_feature_views()
+    if not registered:
         raise FeatureStoreError("the Feast registry has no feature view: run apply_feature_store(workspace) first")
+    if views is not None:
+        unknown = sorted(set(views) - {view.name for view in registered})
+        if unknown:
+            raise FeatureStoreError(
+                f"no feature view {', '.join(unknown)} in the registry; it has {', '.join(sorted(view.name for view in registered))}"
+            )
+    views = [view for view in registered if views is None or view.name in views]
     _require_online_store(workspace, "materialising")
     intervals: dict[str, tuple[datetime, datetime]] = {}
     first_runs = [view.name for view in views if reload or view.most_recent_end_time is None]

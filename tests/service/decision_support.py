@@ -9,21 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import duckdb
 import uvicorn
 
-from scoring.workspace import Workspace
+# The replay's own helpers: the tests build the same requests and read the same offline rows.
+from scoring.online_offline_parity import PAYMENT_FIELDS, offline_attempts, payment_of  # noqa: F401
 
 MATERIALISE_START = datetime(2024, 12, 1)
 PARITY_BEFORE = datetime(2025, 3, 10)
 PARITY_CURRENCIES = ("BRL", "EUR", "GBP", "USD")
 SERVICE_TOKEN = "service-test-token"
-
-PAYMENT_FIELDS = (
-    "card_id", "card_bin", "merchant_category", "issuer_id", "gateway", "card_network", "issuer_country",
-    "transaction_type", "card_type", "optimization", "currency_code",
-)
-
 
 @dataclass
 class ParityCase:
@@ -34,35 +28,6 @@ class ParityCase:
     payment: dict[str, Any]
     offline: dict[str, Any]
     decision: dict[str, Any]
-
-
-def payment_of(row: dict[str, Any]) -> dict[str, Any]:
-    """The request the payment service would send for an offline attempt row (JSON-ready)."""
-    payment = {name: row[name] for name in PAYMENT_FIELDS}
-    payment["amount_minor"] = int(row["amount_minor"])
-    payment["attempted_at"] = row["attempted_at"].isoformat() + "Z"
-    payment["card_expires_on"] = row["card_expires_on"].isoformat() if row["card_expires_on"] is not None else None
-    payment["other_approved_cards"] = int(row["other_approved_cards"])
-    return payment
-
-
-def offline_attempts(workspace: Workspace, where: str, limit: int | None = None) -> list[dict[str, Any]]:
-    """Rows of int_authorization_features joined with the request fields and the SQL scores."""
-    query = f"""
-        select features.*, facts.amount_minor, facts.currency_code, facts.card_expires_on,
-               scores.decline_probability, scores.p_insufficient_funds, scores.p_do_not_honor, scores.p_hard_decline,
-               scores.p_authentication_required, scores.p_technical, scores.recommended_action
-        from intermediate.int_authorization_features as features
-        inner join marts.fct_authorizations as facts using (attempt_id)
-        inner join scores.scores_issuer_decline as scores using (attempt_id)
-        where {where}
-        order by features.attempted_at, features.attempt_id
-        {f'limit {limit}' if limit else ''}
-    """
-    with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
-        cursor = connection.execute(query)
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, values)) for values in cursor.fetchall()]
 
 
 class ServerThread:
