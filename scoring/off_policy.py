@@ -96,7 +96,7 @@ def estimator_sql(
     """The SQL computing every estimator: one row per estimator (estimator, value, standard_error,
     ci_low, ci_high, rows_used), in ESTIMATORS order (DM and DR only with a reward model).
 
-    >>> "least(weight, 10.0)" in estimator_sql("logged", "target")
+    >>> "when weight > 10.0 then 10.0" in estimator_sql("logged", "target")
     True
     """
     if not max_weight > 0:
@@ -149,7 +149,7 @@ terms as (
         reward,
         weight,
         weight * reward as ips_term,
-        least(weight, {float(max_weight)!r}) * reward as clipped_term,
+        case when weight > {float(max_weight)!r} then {float(max_weight)!r} else weight end * reward as clipped_term,  -- least() would skip NULLs
         direct_value as dm_term,
         direct_value + weight * (reward - predicted_reward) as dr_term
     from scored
