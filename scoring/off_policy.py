@@ -225,7 +225,7 @@ def evaluate_policy(
     """
     check_inputs(connection, log, target, reward_model=reward_model, columns=columns, tolerance=tolerance)
     if logging_policy is not None:
-        check_inputs(connection, log, logging_policy, columns=columns, tolerance=tolerance)
+        check_inputs(connection, log, logging_policy, columns=columns, tolerance=tolerance, target_role="logging policy")
     sql = estimator_sql(log, target, reward_model=reward_model, columns=columns, max_weight=max_weight, confidence=confidence)
     rows = connection.execute(sql).fetchall()
     estimates = {row[0]: PolicyEstimate(*row) for row in rows}
@@ -240,6 +240,6 @@ def evaluate_policy(
         outside = _outside_support(connection, log, target, logging_policy, columns)
         if outside > 0:
             warnings.warn(f"the target policy {target!r} puts {outside:.3%} of its probability (mean per context) on actions the "
-                          f"logging policy {logging_policy!r} never takes: IPS-type estimates are biased downwards there",
+                          f"logging policy {logging_policy!r} never takes: IPS, clipped IPS and SNIPS cannot see rewards there (biased downwards for non-negative rewards)",
                           ExcludedRowsWarning, stacklevel=2)
     return PolicyEvaluation(estimates, rows_logged, excluded, confidence, float(max_weight), outside)

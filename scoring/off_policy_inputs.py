@@ -115,12 +115,16 @@ def check_inputs(
     reward_model: str | None = None,
     columns: LogColumns = LogColumns(),
     tolerance: float = 1e-6,
+    target_role: str = "target policy",
 ) -> None:
-    """Raise PolicyEvaluationError unless log, target policy and reward model fit together (module docstring)."""
+    """Raise PolicyEvaluationError unless log, target policy and reward model fit together (module docstring).
+
+    `target_role` names the policy relation in messages (e.g. "logging policy" when checking that one).
+    """
     c = columns
     keys = {"context": c.context, "action": c.action}
     _require(connection, log, "log", {**keys, "reward": c.reward, "propensity": c.propensity})
-    _require(connection, target, "target policy", {**keys, "probability": c.probability})
+    _require(connection, target, target_role, {**keys, "probability": c.probability})
     if reward_model is not None:
         _require(connection, reward_model, "reward model", {**keys, "predicted_reward": c.predicted_reward})
     ctx, act = _quoted(c.context), _quoted(c.action)
@@ -134,25 +138,25 @@ def check_inputs(
     count, example = _first(connection, f"""select count(*), any_value({ctx}) from {target_sql}
         where {probability} is null or isnan({probability}) or {probability} < 0 or {probability} > 1""")
     if count:
-        raise PolicyEvaluationError(f"{count} target-policy probabilities are NULL or outside [0, 1] (e.g. context {example!r}): "
+        raise PolicyEvaluationError(f"{count} {target_role} probabilities are NULL or outside [0, 1] (e.g. context {example!r}): "
                                     "give every eligible action a probability in [0, 1]")
     count, example = _first(connection, f"""select count(*), any_value({ctx}) from
         (select {ctx} from {target_sql} group by {ctx}, {act} having count(*) > 1)""")
     if count:
-        raise PolicyEvaluationError(f"{count} (context, action) pairs occur more than once in the target policy {target!r} "
+        raise PolicyEvaluationError(f"{count} (context, action) pairs occur more than once in the {target_role} {target!r} "
                                     f"(e.g. context {example!r}): give one probability per eligible action")
     count, example, total = _first(connection, f"""select count(*), any_value({ctx}), any_value(total) from
         (select {ctx}, sum({probability}) as total from {target_sql} group by {ctx} having abs(sum({probability}) - 1) > {tolerance})""")
     if count:
-        raise PolicyEvaluationError(f"the target policy's probabilities of {count} contexts do not sum to 1 "
+        raise PolicyEvaluationError(f"the {target_role}'s probabilities of {count} contexts do not sum to 1 "
                                     f"(e.g. context {example!r} sums to {total:.6g}): normalise them per context")
-    _check_support(connection, log_sql, target_sql, ctx, act, log, target)
+    _check_support(connection, log_sql, target_sql, ctx, act, log, target, target_role)
     if reward_model is not None:
         _check_reward_model(connection, log_sql, target_sql, relation_sql(reward_model), ctx, act, _quoted(c.predicted_reward), reward_model)
 
 
-def _check_support(connection, log_sql: str, target_sql: str, ctx: str, act: str, log: str, target: str) -> None:
-    """Every logged context is in the target policy, and every logged action is one of its eligible actions there."""
+def _check_support(connection, log_sql: str, target_sql: str, ctx: str, act: str, log: str, target: str, role: str) -> None:
+    """Every logged context is in the policy relation, and every logged action is one of its eligible actions there."""
     no_context, context_example, outside, outside_example = _first(connection, f"""
         with logged as (select {ctx}::varchar as context_id, {act}::varchar as action from {log_sql}
                         where {ctx} is not null and {act} is not null),
@@ -164,11 +168,11 @@ def _check_support(connection, log_sql: str, target_sql: str, ctx: str, act: str
                    filter (where not list_contains(eligible.actions, logged.action))
         from logged left join eligible on logged.context_id = eligible.context_id""")
     if no_context:
-        raise PolicyEvaluationError(f"{no_context} logged contexts of {log!r} have no target-policy probabilities in {target!r} "
-                                    f"(e.g. {context_example!r}): give the target policy's probabilities for every logged context")
+        raise PolicyEvaluationError(f"{no_context} logged contexts of {log!r} have no {role} probabilities in {target!r} "
+                                    f"(e.g. {context_example!r}): give the {role}'s probabilities for every logged context")
     if outside:
-        raise PolicyEvaluationError(f"{outside} logged actions are outside the target policy's eligible set ({outside_example}): "
-                                    "list every eligible action of each context in the target policy, with probability 0 "
+        raise PolicyEvaluationError(f"{outside} logged actions are outside the {role}'s eligible set ({outside_example}): "
+                                    f"list every eligible action of each context in the {role}, with probability 0 "
                                     "for actions it never takes")
 
 

@@ -61,9 +61,10 @@ def register_open_bandit_log(connection: duckdb.DuckDBPyConnection, csv_path: Pa
         raise PolicyEvaluationError(f"view must be a plain SQL identifier, got {view!r}")
     source = f"read_csv('{str(path).replace(chr(39), chr(39) * 2)}', header = true)"
     try:
-        names = [column[0] for column in connection.execute(f"select * from {source} limit 0").description]
+        types = dict(connection.execute(f"select column_name, column_type from (describe select * from {source})").fetchall())
     except duckdb.Error as error:
         raise PolicyEvaluationError(f"{path} cannot be read as a CSV file with a header: {error}") from error
+    names = list(types)
     missing = [name for name in OPEN_BANDIT_COLUMNS if name not in names]
     propensity = next((name for name in _PROPENSITY_NAMES if name in names), None)
     if missing or propensity is None:
@@ -76,10 +77,12 @@ def register_open_bandit_log(connection: duckdb.DuckDBPyConnection, csv_path: Pa
     features = [name for name in names if name.startswith(("user_feature_", "user-item_affinity_"))]
     context_id = f"{_quoted(index)}::varchar" if index else "(row_number() over () - 1)::varchar"
     feature_sql = "".join(f",\n        {_quoted(name)} as {_quoted(name.replace('-', '_'))}" for name in features)
+    # OBD stamps carry an offset (+00:00); a stamp without one is taken as UTC, never as the session's zone
+    logged_at = "timezone('UTC', \"timestamp\")" if types["timestamp"] == "TIMESTAMP WITH TIME ZONE" else '"timestamp"::timestamp'
     connection.execute(f"""create or replace temp view {view} as
     select
         {context_id} as context_id,
-        timezone('UTC', "timestamp"::timestamptz) as logged_at,
+        {logged_at} as logged_at,
         item_id as action,
         position,
         click::double as reward,

@@ -54,7 +54,7 @@ def test_a_deterministic_target_must_still_list_its_zero_probability_actions(con
 
 def test_a_logged_context_without_target_probabilities_is_an_error(connection) -> None:
     connection.execute("delete from target where context_id = 'c2'")
-    with pytest.raises(PolicyEvaluationError, match="1 logged contexts of 'logged' have no target-policy probabilities in 'target' \\(e.g. 'c2'\\)"):
+    with pytest.raises(PolicyEvaluationError, match="1 logged contexts of 'logged' have no target policy probabilities in 'target' \\(e.g. 'c2'\\)"):
         evaluate_policy(connection, "logged", "target")
 
 
@@ -101,3 +101,9 @@ def test_target_mass_where_the_logging_policy_never_acts_is_measured_and_warned_
     with pytest.warns(ExcludedRowsWarning, match="puts 50.000% of its probability .* on actions the logging policy 'logging' never takes"):
         evaluation = evaluate_policy(connection, "logged", "target", logging_policy="logging")
     assert evaluation.target_mass_outside_logging_support == pytest.approx(0.5)
+
+
+def test_a_logging_policy_that_is_not_a_distribution_is_named_as_such(connection) -> None:
+    connection.execute("create table logging as select context_id, action, 0.4 as probability from target")
+    with pytest.raises(PolicyEvaluationError, match="the logging policy's probabilities of 2 contexts do not sum to 1"):
+        evaluate_policy(connection, "logged", "target", logging_policy="logging")
