@@ -1,6 +1,10 @@
-"""payloom scoring: raw registration, the main job, training sets and (later) model training."""
+"""payloom scoring: raw registration, the main job, training sets, model training, the decision log and policy evaluation."""
 
-from scoring.errors import PayloomError, PipelineError, RawContractError
+from scoring.decision_history import create_bandit_views, read_decisions
+from scoring.decision_log import Candidate, Decision, Reward, append_decisions, append_rewards
+from scoring.errors import DecisionLogError, PayloomError, PipelineError, PolicyEvaluationError, RawContractError
+from scoring.off_policy import LogColumns, PolicyEvaluation, estimator_sql, evaluate_policy
+from scoring.open_bandit import register_open_bandit_log
 from scoring.raw_contract import RawTableContract, load_raw_contract
 from scoring.raw_tables import RegisteredTable, register_raw_tables
 
@@ -8,8 +12,22 @@ __all__ = [
     "PayloomError",
     "PipelineError",
     "RawContractError",
+    "DecisionLogError",
+    "PolicyEvaluationError",
     "RawTableContract",
     "RegisteredTable",
     "load_raw_contract",
     "register_raw_tables",
+    "Candidate",
+    "Decision",
+    "Reward",
+    "append_decisions",
+    "append_rewards",
+    "read_decisions",
+    "create_bandit_views",
+    "LogColumns",
+    "PolicyEvaluation",
+    "estimator_sql",
+    "evaluate_policy",
+    "register_open_bandit_log",
 ]

@@ -12,6 +12,9 @@ __all__ = [
     "ScoringInputError",
     "ModelTrainingError",
     "FeatureStoreError",
+    "DecisionLogError",
+    "PolicyEvaluationError",
+    "ExcludedRowsWarning",
 ]
 
 
@@ -29,3 +32,15 @@ class ModelTrainingError(PayloomError):
 
 class FeatureStoreError(PayloomError):
     """The Feast feature store of a workspace cannot be applied, materialised or read."""
+
+
+class DecisionLogError(PayloomError):
+    """Decisions or rewards given to the decision log cannot be written or read as asked (API misuse)."""
+
+
+class PolicyEvaluationError(PayloomError):
+    """An off-policy evaluation's inputs do not fit together (missing columns, unknown actions, bad target policy)."""
+
+
+class ExcludedRowsWarning(UserWarning):
+    """Some input rows were left out (quarantined or excluded from an estimate); their counts are reported."""
