@@ -12,6 +12,7 @@ __all__ = [
     "ScoringInputError",
     "ModelTrainingError",
     "FeatureStoreError",
+    "SqlExportError",
 ]
 
 
@@ -29,3 +30,7 @@ class ModelTrainingError(PayloomError):
 
 class FeatureStoreError(PayloomError):
     """The Feast feature store of a workspace cannot be applied, materialised or read."""
+
+
+class SqlExportError(PayloomError):
+    """A model cannot be written as SQL for the asked dialect, or the SQL cannot be installed."""
