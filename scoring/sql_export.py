@@ -2,21 +2,25 @@
 
 The SQL needs nothing of payloom at run time, so a DuckDB CLI, a BI tool or a Spark job scores
 with it. Each tree is one CASE expression (`scoring.sql_trees`: exact float32 comparisons,
-NULL and NaN take the default branch); trees are summed in FLOAT, in tree order, onto the base
-score, as XGBoost sums them; then the model's postprocessor: P(positive) for a binary model, a
+NULL and NaN take the default branch); trees are summed in FLOAT, as XGBoost sums them (in
+tree order within a part, then the parts onto the base score: float32 rounding may differ from
+XGBoost's single chain by a few units in the last place, ~3e-7 on a 200-tree probability); then the model's postprocessor: P(positive) for a binary model, a
 STRUCT with one probability per class name for a multiclass model (the shape of the UDF
 `score_<model>`), the value for a regression.
 
 DuckDB: persistent macros, written into the database file by `install_sql_macros`:
 
     score_<model>_sql(<features in manifest order>)        the score
-    score_<model>_sql_part_<output>_<k>(payloom_margin, <features>)
-                                                           helpers: add trees of part k to a margin
+    score_<model>_sql_part_<output>_<k>(<features>)        helpers: the sum of the trees of part k
 
 The `_sql` suffix keeps the macro apart from the compiled UDF `score_<model>` that payloom's
 Python registers on its own connections; both give the same scores. The trees are split into
-parts of `trees_per_part` (each part macro adds its trees to the margin it is given), so no
-statement is deep enough to reach a parser's limits and the summation order stays XGBoost's.
+parts of `trees_per_part` macros, so no statement is deep enough to reach a parser's limit. The
+parts are added side by side, not nested as `part_2(part_1(...))`: DuckDB's binder took 42 s
+for nested parts of a 200-tree model against 2-9 s side by side (it binds a macro's arguments
+again at every level). Binding still costs seconds per query for large models (most of it
+DuckDB's common-subexpression pass; `SET disabled_optimizers = 'common_subexpressions'` halves
+it), and DuckDB evaluates nested CASE trees slowly: see bench/RESULTS.md.
 
 Spark: one SELECT over a relation (`relation`, default `features`): an inner query with one
 column per tree (Spark analyses many small expressions far faster than one large one), a middle
@@ -59,8 +63,7 @@ __all__ = ["SqlExport", "export_sql", "export_artifact_sql", "install_sql_macros
 
 SUPPORTED_DIALECTS = ("duckdb", "spark")
 TREES_PER_PART = 20
-"""Trees per DuckDB part macro; a part is a chain of this many additions plus depth-deep CASEs."""
-MARGIN_PARAMETER = "payloom_margin"
+"""Trees per DuckDB part macro; a part is a chain of this many additions of depth-deep CASEs."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +124,6 @@ def export_artifact_sql(
         raise SqlExportError(f"trees_per_part must be at least 1, got {trees_per_part}")
     manifest = artifact.manifest
     trees, tables = _read_trees(artifact)
-    if MARGIN_PARAMETER in manifest.feature_names:
-        raise SqlExportError(f"model {manifest.name} has a feature named {MARGIN_PARAMETER!r}, the name the SQL export uses internally; rename it")
     features = [exp.column(exp.to_identifier(name)) for name in manifest.feature_names]
     expressions = [tree_expression(tree["nodes"], features) for tree in trees]
     per_output = [[index for index, output in enumerate(tables.tree_output) if output == target] for target in range(tables.num_outputs)]
@@ -227,9 +228,10 @@ def _duckdb_macros(name, feature_names, expressions, per_output, tables, class_n
         margin: exp.Expression = float_literal(tables.base_scores[target])
         for part, start in enumerate(range(0, len(tree_ids), trees_per_part)):
             part_name = f"{name}_part_{target}_{part}"
-            body = _added(exp.column(MARGIN_PARAMETER), [expressions[index] for index in tree_ids[start:start + trees_per_part]])
-            statements.append(_create_macro(part_name, [exp.to_identifier(MARGIN_PARAMETER), *parameters], body))
-            margin = exp.Anonymous(this=part_name, expressions=[margin, *[argument.copy() for argument in arguments]])
+            part_trees = [expressions[index] for index in tree_ids[start:start + trees_per_part]]
+            body = _added(exp.Paren(this=part_trees[0]), part_trees[1:])
+            statements.append(_create_macro(part_name, parameters, body))
+            margin = exp.Add(this=margin, expression=exp.Anonymous(this=part_name, expressions=[argument.copy() for argument in arguments]))
         margins.append(margin)
     if len(margins) == 1:
         score = _postprocessed(margins, tables, class_names)
