@@ -11,7 +11,7 @@ one comparison per node. Missing values need no extra test:
 - default left: `CASE WHEN -x <= -d THEN right ELSE left END` (the same test, negated on both
   sides); NULL is not true and `-NaN <= -d` is false: both go left.
 
-Leaves are FLOAT literals, summed in FLOAT in tree order onto the base score, as XGBoost does.
+Leaves are FLOAT literals; `scoring.sql_export` sums them in FLOAT, as XGBoost does.
 
 >>> nodes = [{"node_id": 0, "split_feature_id": 1, "threshold": 0.5, "default_left": True,
 ...           "left_child": 1, "right_child": 2},
