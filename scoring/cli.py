@@ -6,6 +6,8 @@
     payloom serve [--workspace build] [--port 8080] [--token T]       the online decision service (HTTP)
     payloom check-parity [--workspace build] [--sample 20]            online decisions vs the offline SQL path
     payloom summary [--workspace build]                               counts of a built workspace
+    payloom export-sql MODEL [--dialect duckdb|spark] [--output F.sql] [--install-into DB.duckdb]
+                                                                      a model as plain SQL
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from scoring.errors import PayloomError
 from scoring.feature_build import build_features
 from scoring.main_job import run_main_job
 from scoring.run_summary import summarize_workspace
+from scoring.sql_export import SUPPORTED_DIALECTS
 from scoring.workspace import Workspace
 
 __all__ = ["main"]
@@ -69,7 +72,38 @@ def _parser() -> argparse.ArgumentParser:
 
     summary = commands.add_parser("summary", help="print row counts of a built workspace")
     summary.add_argument("--workspace", default="build")
+
+    export = commands.add_parser("export-sql", help="write a registered model as plain SQL: DuckDB macros or a Spark query")
+    export.add_argument("model", help="model name in the registry")
+    export.add_argument("--dialect", choices=SUPPORTED_DIALECTS, default="duckdb")
+    export.add_argument("--workspace", default="build", help="its registry is <workspace>/models (default: build)")
+    export.add_argument("--registry", default=None, help="model registry folder (overrides --workspace)")
+    export.add_argument("--version", default=None, help="model version (default: the promoted one)")
+    export.add_argument("--output", default=None, help="write the SQL to this file (default: print it)")
+    export.add_argument("--install-into", default=None, help="DuckDB file to store the macros in (score_<model>_sql)")
+    export.add_argument("--relation", default="features", help="spark: the table or view to score (default: features)")
+    export.add_argument("--keep", action="append", default=[], help="spark: a column to pass through (repeatable)")
     return parser
+
+
+def _export_sql(arguments: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from scoring.sql_export import export_sql, install_sql_macros
+
+    registry = arguments.registry or Workspace.at(arguments.workspace).model_registry
+    if arguments.install_into and arguments.dialect != "duckdb":
+        raise PayloomError(f"--install-into writes DuckDB macros; it cannot be used with --dialect {arguments.dialect}")
+    export = export_sql(registry, arguments.model, dialect=arguments.dialect, version=arguments.version,
+                        relation=arguments.relation, keep_columns=arguments.keep)
+    if arguments.install_into:
+        install_sql_macros(arguments.install_into, registry, arguments.model, version=export.version)
+        print(f"installed {export.function_name}(...) ({export.model} {export.version}) into {arguments.install_into}")
+    if arguments.output:
+        Path(arguments.output).write_text(export.script)
+        print(f"wrote {export.function_name}: {export.model} {export.version} as {export.dialect} SQL to {arguments.output}")
+    elif not arguments.install_into:
+        print(export.script, end="")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             print(report.format())
             if not report.ok:
                 return 1
+        elif arguments.command == "export-sql":
+            _export_sql(arguments)
         elif arguments.command == "summary":
             print(summarize_workspace(Workspace.at(arguments.workspace)).format())
     except PayloomError as error:

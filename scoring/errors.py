@@ -15,6 +15,7 @@ __all__ = [
     "DecisionLogError",
     "PolicyEvaluationError",
     "ExcludedRowsWarning",
+    "SqlExportError",
 ]
 
 
@@ -44,3 +45,7 @@ class PolicyEvaluationError(PayloomError):
 
 class ExcludedRowsWarning(UserWarning):
     """Some input rows were left out (quarantined or excluded from an estimate); their counts are reported."""
+
+
+class SqlExportError(PayloomError):
+    """A model cannot be written as SQL for the asked dialect, or the SQL cannot be installed."""

@@ -1,0 +1,100 @@
+"""Benchmark: the portable SQL export (DuckDB macro) against the compiled UDF and XGBoost.
+
+Same model and rows as bench_scoring.py (XGBoost `binary:logistic`, 200 trees, depth 6, 30
+features, 5% missing), scored with:
+
+- `xgboost.Booster.inplace_predict` on every core (the baseline),
+- `select sum(score_<model>(...))` in DuckDB: the compiled Arrow UDF,
+- `select sum(score_<model>_sql(...))` in DuckDB: the exported macro (`scoring.sql_export`),
+  from the database file it was installed into,
+
+each the best of `--repeats` after a warm-up, as rows/s and ratios against the baseline. The
+macro's time includes DuckDB binding it (seconds for 200 trees), reported separately as
+`duckdb_sql_macro_bind_seconds` (a one-row query). Writes bench/results/sql_export.json.
+
+    .venv/bin/python bench/bench_sql_export.py [--rows 1000000] [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_scoring import FEATURES, best_seconds, rows_with_holes, train  # noqa: E402
+from scoring.model_publishing import publish_model  # noqa: E402
+from scoring.sql_export import install_sql_macros, sql_function_name  # noqa: E402
+from udfs.duckdb_functions import register_models  # noqa: E402
+from udfs.sql_calls import score_call  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "sql_export.json"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=1)
+    arguments = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="payloom-bench-sql-export-"))
+    figures: dict[str, float] = {}
+
+    booster = train(200)
+    artifact = publish_model(work / "registry", "bench_model", booster, [(f"f{index}", "double") for index in range(FEATURES)])
+    database = work / "analyst.duckdb"
+    began = time.perf_counter()
+    export = install_sql_macros(database, work / "registry", "bench_model")
+    figures["install_sql_macros_seconds"] = time.perf_counter() - began
+    figures["sql_macros_characters"] = sum(len(statement) for statement in export.statements)
+
+    matrix = rows_with_holes(arguments.rows, seed=3)
+    booster.set_param({"nthread": os.cpu_count()})
+    connection = duckdb.connect(str(database))
+    register_models(connection, work / "registry")
+    connection.register("features_arrow", pa.table({f"f{index}": matrix[:, index] for index in range(FEATURES)}))
+    connection.execute("create or replace temp table features as select * from features_arrow")
+    connection.unregister("features_arrow")
+    arguments_sql = ", ".join(f"f{index}" for index in range(FEATURES))
+    macro = f"{sql_function_name('bench_model')}({arguments_sql})"
+
+    began = time.perf_counter()
+    connection.execute(f"select {macro} from features limit 1").fetchall()
+    figures["duckdb_sql_macro_bind_seconds"] = time.perf_counter() - began
+    reference = booster.inplace_predict(matrix)
+    from_macro = connection.execute(f"select {macro} as score from features").fetchnumpy()["score"]
+    figures["max_abs_difference_sql_macro_vs_xgboost"] = float(np.max(np.abs(from_macro - reference)))
+
+    timings = {
+        "xgboost_inplace_predict": lambda: booster.inplace_predict(matrix),
+        "duckdb_compiled_udf": lambda: connection.execute(f"select sum({score_call(artifact.manifest)}) from features").fetchall(),
+        "duckdb_sql_macro": lambda: connection.execute(f"select sum({macro}) from features").fetchall(),
+    }
+    for name, function in timings.items():
+        figures[f"{name}_rows_per_second"] = arguments.rows / best_seconds(function, arguments.repeats)
+    baseline = figures["xgboost_inplace_predict_rows_per_second"]
+    for name in ("duckdb_compiled_udf", "duckdb_sql_macro"):
+        figures[f"ratio_{name}_vs_xgboost_inplace_predict"] = figures[f"{name}_rows_per_second"] / baseline
+    figures["ratio_duckdb_sql_macro_vs_duckdb_compiled_udf"] = figures["duckdb_sql_macro_rows_per_second"] / figures["duckdb_compiled_udf_rows_per_second"]
+    figures["rows"] = arguments.rows
+    figures["cpu_count"] = os.cpu_count() or 0
+
+    for key, value in figures.items():
+        print(f"  {key:<58} {value:>16,.3f}" if isinstance(value, float) else f"  {key:<58} {value:>16,}", flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
