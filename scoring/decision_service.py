@@ -25,7 +25,6 @@ Responses are serialised with orjson.
 from __future__ import annotations
 
 import hmac
-import json
 import os
 import time
 from typing import Any
@@ -83,8 +82,7 @@ def create_app(workspace: Workspace, token: str | None = None, *, decider: Decli
     )
     app.state.decider = decider
 
-    @app.post(DECLINE_PATH)
-    async def decide_decline(request: Request) -> JSONResponse:
+    async def decide_decline(request: Request) -> Response:
         """Score one payment in flight and return the decline decision."""
         if expected_header is not None:
             supplied = request.headers.get("authorization", "").encode()
@@ -93,8 +91,8 @@ def create_app(workspace: Workspace, token: str | None = None, *, decider: Decli
                               headers={"WWW-Authenticate": "Bearer"})
         body = await request.body()
         try:
-            payment = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            payment = orjson.loads(body)
+        except orjson.JSONDecodeError as error:
             return _error(400, "malformed_json", f"the body is not valid JSON: {error}", field="(body)")
         try:
             decision = decider.decide(payment)
@@ -103,6 +101,10 @@ def create_app(workspace: Workspace, token: str | None = None, *, decider: Decli
         except FeatureStoreError as error:
             return _error(503, "online_store_unavailable", str(error))
         return _json(decision)
+
+    # A plain Starlette route: FastAPI's dependency solving costs ~0.1 ms a request and this
+    # endpoint reads its body itself.
+    app.add_route(DECLINE_PATH, decide_decline, methods=["POST"])
 
     @app.get(HEALTH_PATH)
     async def health() -> JSONResponse:

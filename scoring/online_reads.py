@@ -82,6 +82,9 @@ def _value_encoder(value_type: Any) -> Any:
 
 
 _EPOCH = datetime(1970, 1, 1)
+_MISSING = object()
+#: Distinct serialised values kept decoded (a few MB at most); the cache restarts when full.
+_DECODED_CACHE_LIMIT = 200_000
 _SCALAR_KINDS = frozenset({
     "int32_val", "int64_val", "float_val", "double_val", "string_val", "bytes_val", "bool_val", "unix_timestamp_val",
 })
@@ -150,6 +153,8 @@ class ServiceReader:
                 )
                 self._redis_fields.append((stored_name, names, fields))
         self._feature_sets = [frozenset(view.features) for view in self._views]
+        # Serialised value -> Python value: counts, flags and segment rates repeat across reads.
+        self._decoded: dict[bytes, Any] = {}
         self._cached_key = functools.lru_cache(maxsize=65536)(self._serialized_key)
 
     @property
@@ -310,10 +315,17 @@ class ServiceReader:
         epochs: list[dict[bytes, int]] = [{} for _ in wanted]
         values: list[dict[bytes, dict[str, Any]]] = [{} for _ in wanted]
         features = self._feature_sets
-        parse = self._parse_value
+        decoded = self._decoded
+        if len(decoded) > _DECODED_CACHE_LIMIT:
+            decoded.clear()
         for index, entity_key, feature, blob, epoch in rows:
             if feature in features[index]:
-                values[index].setdefault(entity_key, {})[feature] = _python_value(parse(blob))
+                value = decoded.get(blob, _MISSING)
+                if value is _MISSING:
+                    value = _python_value(self._parse_value(blob))
+                    if not isinstance(value, list):  # lists are mutable: never shared between reads
+                        decoded[blob] = value
+                values[index].setdefault(entity_key, {})[feature] = value
                 if epoch > epochs[index].get(entity_key, -1):
                     epochs[index][entity_key] = epoch
         return [
