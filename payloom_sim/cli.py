@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--start", default="2025-01-01", help="first simulated day, UTC (default 2025-01-01)")
     parser.add_argument("--days", type=int, default=120, help="length of the simulated period in days (default 120)")
     parser.add_argument("--dirty-fraction", type=float, default=0.001, help="share of payment attempts that break the contract on purpose (default 0.001; 0 for clean data)")
+    parser.add_argument("--offer-share", type=float, default=0.05, help="share of customers contacted with a cross-sell offer per 30 days (default 0.05)")
     parser.add_argument("--chunk-attempts", type=parse_count, default=DEFAULT_CHUNK_ATTEMPTS, help=argparse.SUPPRESS)
     parser.add_argument("--no-truth", action="store_true", help="skip the ground-truth tables under <out>/_truth/ (faster)")
     parser.add_argument("--overwrite", action="store_true", help="replace the tables of a previous simulation in --out")
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = simulate(
             arguments.out, attempts=arguments.attempts, seed=arguments.seed, start=arguments.start, days=arguments.days,
             dirty_fraction=arguments.dirty_fraction, chunk_attempts=arguments.chunk_attempts,
-            write_truth=not arguments.no_truth, overwrite=arguments.overwrite, progress=None if arguments.quiet else sys.stderr,
+            write_truth=not arguments.no_truth, overwrite=arguments.overwrite, offer_share=arguments.offer_share, progress=None if arguments.quiet else sys.stderr,
         )
     except SimulatorError as error:
         parser.exit(2, f"payloom-sim: error: {error}\n")

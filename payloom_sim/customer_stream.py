@@ -33,7 +33,7 @@ from payloom_sim.schemas import TRUTH_SCHEMAS, WRITE_SCHEMAS
 
 __all__ = ["CustomerStream", "OFFER_SHARE_PER_30_DAYS", "DIRTY_OFFER_KINDS", "UNKNOWN_PRODUCT", "UNKNOWN_CUSTOMER_ID"]
 
-#: Share of customers contacted with an offer in every 30 days.
+#: Share of customers contacted with an offer in every 30 days (the default of `offer_share`).
 OFFER_SHARE_PER_30_DAYS = 0.05
 DIRTY_OFFER_KINDS = ("negative_revenue", "unknown_product", "unknown_customer")
 UNKNOWN_PRODUCT = "time_machine"
@@ -53,9 +53,10 @@ _CHANNEL_KIND = AliasSampler((_CHANNEL_P[:, None] * _KIND_P).ravel())
 class CustomerStream:
     """Rolling engagement and spend per customer, and the day-by-day customer-side tables."""
 
-    def __init__(self, people: CustomerPopulation, *, start: np.datetime64, days: int) -> None:
+    def __init__(self, people: CustomerPopulation, *, start: np.datetime64, days: int, offer_share: float = OFFER_SHARE_PER_30_DAYS) -> None:
         n = people.size
         self.people, self.start, self.days = people, np.datetime64(start, "D"), days
+        self.offer_share = offer_share
         self._spend_ring = np.zeros((_WINDOW, n), np.float32)
         self._engagement_ring = np.zeros((_WINDOW, n), np.uint16)
         self.spend_30d = np.zeros(n)
@@ -112,7 +113,7 @@ class CustomerStream:
 
     def _offers(self, day: int, rng: np.random.Generator) -> tuple[pa.Table, pa.Table, pa.Table]:
         people = self.people
-        n = int(rng.poisson(people.size * OFFER_SHARE_PER_30_DAYS / 30.0))
+        n = int(rng.poisson(people.size * self.offer_share / 30.0))
         customer = rng.integers(0, people.size, n)
         candidates = eligible(people.segment[customer][:, None], np.arange(len(PRODUCT_NAMES))[None, :]) & ~people.holds[customer]
         product = (rng.random(candidates.shape) * candidates).argmax(axis=1)

@@ -133,13 +133,18 @@ def simulate(
     progress: TextIO | Callable[[str], object] | None = None,
     row_group_rows: int = ROW_GROUP_ROWS,
     threaded: bool = True,
+    offer_share: float = OFFER_SHARE_PER_30_DAYS,
 ) -> SimulationSummary:
     """Write the raw tables of a simulated world (and its ground truth under `_truth/`) to `out_dir`.
 
     The same arguments give byte-identical files. Memory is bounded by the card and customer
     populations (capped) and by `chunk_attempts`, not by `attempts`. `progress` gets a line
-    about every 10% (a text stream such as sys.stderr, or a callable).
+    about every 10% (a text stream such as sys.stderr, or a callable). `offer_share` is the share
+    of customers contacted with a cross-sell offer per 30 days (more offers: a larger cross-sell
+    training and test set; payments are drawn from other random streams and do not change).
     """
+    if not 0.0 < offer_share <= 30.0:
+        raise SimulatorError(f"offer_share must be in (0, 30] offers per customer and 30 days, got {offer_share}: pass a share such as 0.05")
     start_day = _validate(attempts, days, dirty_fraction, start, chunk_attempts, seed)
     out = Path(out_dir)
     _prepare(out, overwrite)
@@ -150,13 +155,13 @@ def simulate(
     people = CustomerPopulation.draw(max(int(n_cards * CUSTOMERS_PER_CARD), 1), start=start_day, seed=seed)
     cards = CardPopulation.draw(world, people, n_cards=n_cards, start=start_day, attempts_per_day=attempts / days, seed=seed)
     stream = AttemptStream(AttemptGenerator(world, cards, people, start_day), attempts=attempts, days=days, chunk_attempts=chunk_attempts)
-    customers = CustomerStream(people, start=start_day, days=days)
+    customers = CustomerStream(people, start=start_day, days=days, offer_share=offer_share)
     shares = np.array([chunk.share for chunk in stream.chunks])
     dictionaries = world_dictionaries(world)
     per_kind = max(int(round(attempts * dirty_fraction / len(DIRTY_ATTEMPT_KINDS))), 1) if dirty_fraction > 0 else 0
     attempt_plan = {kind: np.cumsum(_dirty_counts(per_kind, shares)) for kind in DIRTY_ATTEMPT_KINDS}
     attempt_done = {kind: 0 for kind in DIRTY_ATTEMPT_KINDS}
-    expected_offers = people.size * OFFER_SHARE_PER_30_DAYS * days / 30.0
+    expected_offers = people.size * offer_share * days / 30.0
     offer_kind = max(int(round(expected_offers * dirty_fraction)), 1) if dirty_fraction > 0 else 0
     customers.dirty_plan = {kind: _dirty_counts(offer_kind, np.ones(days)) for kind in DIRTY_OFFER_KINDS}
 
@@ -212,7 +217,7 @@ def simulate(
         cards=cards.size, customers=people.size, seconds=time.perf_counter() - began,
     )
     _write_manifest(summary, seed=seed, attempts=attempts, start=start_day, end=start_day + np.timedelta64(days, "D"), days=days,
-                    dirty_fraction=dirty_fraction, chunks=len(stream.chunks), issuers=len(world.issuer_ids),
+                    dirty_fraction=dirty_fraction, offer_share=offer_share, chunks=len(stream.chunks), issuers=len(world.issuer_ids),
                     bins=len(world.bin_codes), merchants=len(world.merchant_ids))
     say(f"payloom-sim: wrote {summary.rows['payment_attempts']:,} attempts, {people.size:,} customers, "
         f"{summary.rows['offers']:,} offers in {summary.seconds:.1f}s -> {out}")

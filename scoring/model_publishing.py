@@ -64,6 +64,8 @@ def publish_model(
     backend: str = "payloom",
     promote: bool = True,
     decision_policy: dict[str, Any] | None = None,
+    objective: str | None = None,
+    output_transform: str | None = None,
 ) -> ModelArtifact:
     """Compile `booster` and publish it as the next version of `name`; promote it unless told not to.
 
@@ -72,6 +74,12 @@ def publish_model(
     training_data: what the model was trained on (rows, time range, fingerprint).
     decision_policy: a policy over the model's score that SQL can call (udfs.decline_actions);
                    checked here by writing its macro, so a bad policy fails at publish time.
+    objective:     the name to record for a booster trained with a custom objective (`obj=`),
+                   e.g. "custom:expected_payoff"; XGBoost itself only knows its default objective.
+    output_transform: "sigmoid" for a custom-objective booster whose raw margin is a logit: the
+                   compiled model then returns sigmoid(base_score + sum of trees), the same p as
+                   Python's sigmoid(booster.predict(..., output_margin=True)). Recorded in the
+                   manifest's output with the margin-space base score.
     """
     import treelite
 
@@ -84,9 +92,13 @@ def publish_model(
     if booster.num_features() != len(features):
         raise ModelTrainingError(f"the booster was trained on {booster.num_features()} features, {len(features)} were named")
     learner = json.loads(booster.save_config())["learner"]
-    objective = learner["objective"]["name"]
-    kind = output_kind_of(objective)
+    booster_objective = learner["objective"]["name"]
     model = treelite.frontend.from_xgboost(booster)
+    if output_transform is None:
+        kind = output_kind_of(booster_objective)
+    else:
+        kind = _apply_output_transform(model, booster_objective, output_transform)
+    objective = objective or booster_objective
     version = registry.next_version(name)
     versions_dir = registry.root / name / "versions"
     versions_dir.mkdir(parents=True, exist_ok=True)
@@ -96,6 +108,9 @@ def publish_model(
         compiled = compile_forest(model, building, backend=backend)
         files = {path.relative_to(building).as_posix(): sha256_of(path) for path in sorted(building.rglob("*")) if path.is_file()}
         output: dict[str, Any] = {"kind": kind}
+        if output_transform is not None:
+            output["transform"] = output_transform
+            output["base_score_margin"] = float(model.get_header_accessor().get_field("base_scores")[0])
         if classes is not None:
             output["classes"] = list(classes)
         elif kind == "class_probabilities":
@@ -135,6 +150,22 @@ def publish_model(
     if promote:
         registry.promote(name, version)
     return registry.load(name, version)
+
+
+def _apply_output_transform(model, booster_objective: str, output_transform: str) -> str:
+    """Make the Treelite model apply `output_transform` to its margin; returns the output kind."""
+    if output_transform != "sigmoid":
+        raise ModelTrainingError(f"output transform {output_transform!r} is not supported; use 'sigmoid' (or None for built-in objectives)")
+    if booster_objective != "reg:squarederror":
+        raise ModelTrainingError(
+            f"an output transform is for boosters trained with a custom objective (raw margins, XGBoost's default "
+            f"reg:squarederror); this one has {booster_objective!r}, which already transforms its output: publish it without one"
+        )
+    header = model.get_header_accessor()
+    if str(header.get_field("postprocessor")) != "identity":
+        raise ModelTrainingError(f"the Treelite model already applies {header.get_field('postprocessor')!r}; expected raw margins")
+    header.set_field("postprocessor", "sigmoid")
+    return "probability"
 
 
 def _version_of(package: str) -> str | None:

@@ -1,0 +1,154 @@
+{#- One row per monthly snapshot, holding pattern and product: user-based collaborative
+    filtering by nearest customers. A holding pattern is the set of products a customer holds,
+    as a bitmask over var('products'). For each pattern seen at a customer feature point, the
+    snapshot's customers are ranked by cosine similarity of their holdings to the pattern
+    (|P and Q| / sqrt(|P| x |Q|)); the k nearest (var cross_sell_neighbours, whole ties at the
+    boundary included) vote for each product with their similarity as weight. Pattern 0 (no
+    holdings: no similarity is defined) gets the product's share of holders. Snapshots are the
+    months of the feature points, built from holdings before the month started, as in
+    product_similarity: a feature at t uses only holdings strictly before t. -#}
+
+with
+
+holdings as (
+    select * from {{ ref('stg_raw__product_holdings') }}
+),
+
+points as (
+    select * from {{ ref('int_customer_feature_points') }}
+),
+
+held_at_points as (
+    select * from {{ ref('int_holdings_at_points') }}
+),
+
+products as (
+    select * from (values
+        {%- for product in var('products') %}
+        ('{{ product }}', {{ loop.index0 }}){{ "," if not loop.last }}
+        {%- endfor %}
+    ) as products (product, product_index)
+),
+
+snapshots as (
+    select distinct cast(date_trunc('month', event_timestamp) as timestamp) as snapshot_at
+    from points
+),
+
+held_at_snapshots as (
+    select distinct snapshots.snapshot_at, holdings.customer_id, holdings.product
+    from snapshots
+    inner join holdings
+        on holdings.opened_at < snapshots.snapshot_at
+        and (holdings.closed_at is null or holdings.closed_at >= snapshots.snapshot_at)
+),
+
+snapshot_patterns as (
+    select held_at_snapshots.snapshot_at, held_at_snapshots.customer_id, sum(1 << products.product_index) as holding_pattern
+    from held_at_snapshots
+    inner join products on held_at_snapshots.product = products.product
+    group by all
+),
+
+pattern_sizes as (
+    select snapshot_at, cast(holding_pattern as bigint) as holding_pattern, count(*) as customers
+    from snapshot_patterns
+    group by all
+),
+
+point_patterns as (
+    select
+        cast(date_trunc('month', held_at_points.event_timestamp) as timestamp) as snapshot_at,
+        sum(1 << products.product_index) as holding_pattern
+    from held_at_points
+    inner join products on held_at_points.product = products.product
+    group by held_at_points.customer_id, held_at_points.event_timestamp
+),
+
+query_patterns as (
+    select distinct snapshot_at, cast(holding_pattern as bigint) as holding_pattern
+    from point_patterns
+),
+
+similarities as (
+    select
+        query_patterns.snapshot_at,
+        query_patterns.holding_pattern,
+        pattern_sizes.holding_pattern as neighbour_pattern,
+        pattern_sizes.customers,
+        bit_count(query_patterns.holding_pattern & pattern_sizes.holding_pattern)
+            / sqrt(bit_count(query_patterns.holding_pattern) * bit_count(pattern_sizes.holding_pattern)) as cosine_similarity
+    from query_patterns
+    inner join pattern_sizes
+        on query_patterns.snapshot_at = pattern_sizes.snapshot_at
+        and (query_patterns.holding_pattern & pattern_sizes.holding_pattern) != 0
+),
+
+ranked as (
+    select
+        *,
+        sum(customers) over (
+            partition by snapshot_at, holding_pattern order by cosine_similarity desc
+            range between unbounded preceding and current row
+        ) - sum(customers) over (partition by snapshot_at, holding_pattern, cosine_similarity) as closer_customers
+    from similarities
+),
+
+nearest as (
+    select * from ranked
+    where closer_customers < {{ var('cross_sell_neighbours') }}
+),
+
+neighbour_votes as (
+    select
+        nearest.snapshot_at,
+        nearest.holding_pattern,
+        products.product,
+        sum(nearest.customers) as neighbour_customers,
+        sum(nearest.cosine_similarity * nearest.customers * ((nearest.neighbour_pattern >> products.product_index) & 1))
+            / sum(nearest.cosine_similarity * nearest.customers) as neighbour_affinity_score
+    from nearest
+    cross join products
+    group by all
+),
+
+popularity as (
+    select
+        snapshots.snapshot_at,
+        cast(0 as bigint) as holding_pattern,
+        products.product,
+        count(distinct held_at_snapshots.customer_id) as holders
+    from snapshots
+    cross join products
+    left join held_at_snapshots
+        on snapshots.snapshot_at = held_at_snapshots.snapshot_at
+        and products.product = held_at_snapshots.product
+    group by all
+),
+
+snapshot_customers as (
+    select snapshot_at, count(*) as customers
+    from snapshot_patterns
+    group by all
+),
+
+final as (
+    select
+        snapshot_at,
+        holding_pattern,
+        product,
+        cast(neighbour_customers as bigint) as neighbour_customers,
+        cast(neighbour_affinity_score as double) as neighbour_affinity_score
+    from neighbour_votes
+    union all
+    select
+        popularity.snapshot_at,
+        popularity.holding_pattern,
+        popularity.product,
+        cast(coalesce(snapshot_customers.customers, 0) as bigint),
+        cast(coalesce(popularity.holders / nullif(snapshot_customers.customers, 0), 0) as double)
+    from popularity
+    left join snapshot_customers on popularity.snapshot_at = snapshot_customers.snapshot_at
+)
+
+select * from final
