@@ -1,12 +1,14 @@
-{#- One row per monthly snapshot, holding pattern and product: user-based collaborative
-    filtering by nearest customers. A holding pattern is the set of products a customer holds,
-    as a bitmask over var('products'). For each pattern seen at a customer feature point, the
-    snapshot's customers are ranked by cosine similarity of their holdings to the pattern
-    (|P and Q| / sqrt(|P| x |Q|)); the k nearest (var cross_sell_neighbours, whole ties at the
-    boundary included) vote for each product with their similarity as weight. Pattern 0 (no
-    holdings: no similarity is defined) gets the product's share of holders. Snapshots are the
-    months of the feature points, built from holdings before the month started, as in
-    product_similarity: a feature at t uses only holdings strictly before t. -#}
+{#- One row per monthly snapshot, holding pattern and product not in the pattern: user-based
+    collaborative filtering by nearest customers. A holding pattern is the set of products a
+    customer holds, as a bitmask over var('products'). For candidate product j, the snapshot's
+    customers are ranked by the cosine similarity of their holdings other than j to the pattern
+    (|P and Q - j| / sqrt(|P| x |Q - j|)), so customers who hold exactly what the customer holds and
+    those who hold that plus j are equally near; the k nearest (var cross_sell_neighbours, whole
+    ties at the boundary included) vote with their similarity as weight, and the score is the
+    weighted share of them holding j: P(holds j | holds what the customer holds), estimated
+    from look-alikes. Pattern 0 (no holdings: no similarity is defined) gets the product's
+    share of holders. Snapshots are the months of the feature points, built from holdings before
+    the month started, as in product_similarity: a feature at t uses only holdings before t. -#}
 
 with
 
@@ -74,23 +76,27 @@ similarities as (
     select
         query_patterns.snapshot_at,
         query_patterns.holding_pattern,
-        pattern_sizes.holding_pattern as neighbour_pattern,
+        products.product,
         pattern_sizes.customers,
+        (pattern_sizes.holding_pattern >> products.product_index) & 1 as holds_product,
         bit_count(query_patterns.holding_pattern & pattern_sizes.holding_pattern)
-            / sqrt(bit_count(query_patterns.holding_pattern) * bit_count(pattern_sizes.holding_pattern)) as cosine_similarity
+            / sqrt(bit_count(query_patterns.holding_pattern)
+                * bit_count(pattern_sizes.holding_pattern & ~(cast(1 as bigint) << products.product_index))) as cosine_similarity
     from query_patterns
+    cross join products
     inner join pattern_sizes
         on query_patterns.snapshot_at = pattern_sizes.snapshot_at
         and (query_patterns.holding_pattern & pattern_sizes.holding_pattern) != 0
+    where (query_patterns.holding_pattern >> products.product_index) & 1 = 0
 ),
 
 ranked as (
     select
         *,
         sum(customers) over (
-            partition by snapshot_at, holding_pattern order by cosine_similarity desc
+            partition by snapshot_at, holding_pattern, product order by cosine_similarity desc
             range between unbounded preceding and current row
-        ) - sum(customers) over (partition by snapshot_at, holding_pattern, cosine_similarity) as closer_customers
+        ) - sum(customers) over (partition by snapshot_at, holding_pattern, product, cosine_similarity) as closer_customers
     from similarities
 ),
 
@@ -101,14 +107,12 @@ nearest as (
 
 neighbour_votes as (
     select
-        nearest.snapshot_at,
-        nearest.holding_pattern,
-        products.product,
-        sum(nearest.customers) as neighbour_customers,
-        sum(nearest.cosine_similarity * nearest.customers * ((nearest.neighbour_pattern >> products.product_index) & 1))
-            / sum(nearest.cosine_similarity * nearest.customers) as neighbour_affinity_score
+        snapshot_at,
+        holding_pattern,
+        product,
+        sum(customers) as neighbour_customers,
+        sum(cosine_similarity * customers * holds_product) / sum(cosine_similarity * customers) as neighbour_affinity_score
     from nearest
-    cross join products
     group by all
 ),
 
