@@ -141,7 +141,7 @@ def _deal_sizes(models: CrossSellModels) -> np.ndarray:
     return np.array([means.get(key, 0.0) for key in test_keys])
 
 
-def train_cross_sell_job(workspace: Workspace, *, seed: int = 0, max_trees: int = 150, threads: int = 2,
+def train_cross_sell_job(workspace: Workspace, *, seed: int = 0, max_trees: int = 300, threads: int = 1,
                          echo: TextIO | None = sys.stderr) -> CrossSellReport:
     """Steps 1-4 of the module docstring on a workspace `payloom build` (or `run`) has built."""
     if not workspace.warehouse.exists():

@@ -54,7 +54,7 @@ MODEL_KINDS: dict[str, tuple[str, str | None]] = {
     "payoff": ("custom:expected_payoff", "expected_payoff"),
     "cost_weighted": ("custom:cost_weighted_log_loss", "cost_weighted_log_loss"),
 }
-_PARAMETERS = {"max_depth": 4, "eta": 0.12, "max_bin": 64, "min_child_weight": 2.0, "subsample": 0.8, "colsample_bytree": 0.8, "lambda": 5.0}
+_PARAMETERS = {"max_depth": 3, "eta": 0.05, "max_bin": 64, "min_child_weight": 2.0, "subsample": 0.8, "colsample_bytree": 0.8, "lambda": 5.0}
 
 
 @dataclass
@@ -117,9 +117,9 @@ def train_cross_sell_models(
     frame: TrainingFrame,
     *,
     kinds: tuple[str, ...] = tuple(MODEL_KINDS),
-    max_trees: int = 150,
+    max_trees: int = 300,
     seed: int = 0,
-    threads: int = 2,
+    threads: int = 1,
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
 ) -> CrossSellModels:
     """Split `frame` by time and train each model kind; tree counts chosen on the validation period."""
