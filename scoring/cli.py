@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--days", type=int, default=120, help="simulated days (default: 120)")
     run.add_argument("--dirty-fraction", type=float, default=0.001, help="share of contract-violating rows to inject")
     run.add_argument("--candidates", type=int, default=6, help="hyper-parameter candidates of the decline model (default: 6)")
+    run.add_argument("--offer-share", type=float, default=1.5, help="simulated cross-sell offers per customer and 30 days (default: 1.5)")
     run.add_argument("--quiet", action="store_true", help="print only the summary")
 
     build = commands.add_parser("build", help="validate a raw directory and build its features with dbt")
@@ -118,11 +119,14 @@ def main(argv: list[str] | None = None) -> int:
                 days=arguments.days,
                 dirty_fraction=arguments.dirty_fraction,
                 candidates=arguments.candidates,
+                offer_share=arguments.offer_share,
                 echo=echo,
             )
             print(result.summary.format())
             print(result.serving.format())
             print(result.decline_report.format())
+            if result.cross_sell_report is not None:
+                print(result.cross_sell_report.format())
             print(result.decision.format())
             print("timings: " + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.seconds.items()))
         elif arguments.command == "build":

@@ -2,7 +2,9 @@
 decline models, score every attempt in SQL, and print a summary with PR-AUC against the rule
 baseline and the simulator's oracle. The features are applied to Feast and materialised to the
 online store (SQLite), one card's features are read back online, and one payment is decided
-online (Feast features + compiled models + decline policy)."""
+online (Feast features + compiled models + decline policy). The cross-sell step trains the
+propensity and expected-payoff models, prints their budget table and writes the contact list
+(`scoring.cross_sell_job`)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TextIO
 
+from scoring.cross_sell_job import CrossSellReport, train_cross_sell_job
 from scoring.decline_training_job import DeclineTrainingReport, train_decline_job
 from scoring.feature_build import build_features
 from scoring.first_decision import OnlineDecision, make_one_decision
@@ -33,6 +36,7 @@ class MainJobResult:
     serving: FeatureServingSummary
     decision: OnlineDecision
     seconds: dict[str, float]
+    cross_sell_report: CrossSellReport | None = None
 
 
 def run_main_job(
@@ -44,12 +48,15 @@ def run_main_job(
     days: int = 120,
     dirty_fraction: float = 0.001,
     candidates: int = 6,
+    offer_share: float = 1.5,
     echo: TextIO | None = sys.stderr,
 ) -> MainJobResult:
     """Simulate into `workspace.raw_dir` (replacing it), build features, train and score, summarise.
 
     Features are stamped as of the end of the simulated period, the "now" of that world. The
     models of an earlier run stay in the registry as older versions; the new ones are promoted.
+    `offer_share` (cross-sell offers per customer and 30 days) is well above the simulator's 5%
+    default so the cross-sell models have thousands of past offers to learn from and be judged on.
     """
     from payloom_sim import simulate  # imported here: the CLI's other commands do not need it
 
@@ -70,6 +77,7 @@ def run_main_job(
         dirty_fraction=dirty_fraction,
         overwrite=True,
         progress=echo,
+        offer_share=offer_share,
     )
     seconds["simulate"] = time.perf_counter() - began
     end_of_world = datetime.fromisoformat(start) + timedelta(days=days)
@@ -83,7 +91,11 @@ def run_main_job(
     decline_report = train_decline_job(workspace, candidates=candidates, seed=seed, echo=echo)
     seconds["train_compile_score"] = time.perf_counter() - began
     began = time.perf_counter()
+    cross_sell_report = train_cross_sell_job(workspace, seed=seed, echo=echo)
+    seconds["cross_sell"] = time.perf_counter() - began
+    began = time.perf_counter()
     decision = make_one_decision(workspace, end_of_world)
     seconds["online_decision"] = time.perf_counter() - began
     return MainJobResult(workspace=workspace, summary=summarize_workspace(workspace), decline_report=decline_report,
-                         serving=serving, decision=decision, seconds=seconds)
+                         serving=serving, decision=decision, seconds=seconds,
+                         cross_sell_report=cross_sell_report)
