@@ -32,14 +32,14 @@ def customers() -> pd.DataFrame:
 
 def offers() -> pd.DataFrame:
     return pd.DataFrame({
-        "offer_id": ["o1", "o2", "o3", "o4", "o5"],
-        "customer_id": ["c1", "c2", "ghost", "c1", "c2"],
-        "product": ["savings", "time_machine", "loan", "loan", "working_capital"],
-        "offered_at": [T("2025-01-10")] * 5,
-        "contact_cost_minor": [100, 100, 100, 100, 100],
-        "is_accepted": [True, False, False, False, True],
-        "revenue_minor": [5_000, 0, 0, 300, -1],
-        "currency_code": ["USD"] * 5,
+        "offer_id": ["o1", "o2", "o3", "o4", "o5", "o6"],
+        "customer_id": ["c1", "c2", "ghost", "c1", "c2", "c1"],
+        "product": ["savings", "time_machine", "loan", "loan", "working_capital", "insurance"],
+        "offered_at": [T("2025-01-10")] * 6,
+        "contact_cost_minor": [100, 100, 100, 100, 100, -100],
+        "is_accepted": [True, False, False, False, True, False],
+        "revenue_minor": [5_000, 0, 0, 300, -1, 0],
+        "currency_code": ["USD"] * 6,
     })
 
 
@@ -91,6 +91,7 @@ def test_each_violation_has_its_reason(built):
         ("offers", "o3"): "unknown customer_id",
         ("offers", "o4"): "revenue on a declined offer",
         ("offers", "o5"): "negative revenue_minor",
+        ("offers", "o6"): "negative contact_cost_minor",
         ("product_holdings", "c1|savings|2024-06-01 00:00:00"): "closed_at before opened_at",
         ("interactions", "ghost|2025-01-03 00:00:00"): "unknown customer_id",
     }

@@ -25,7 +25,9 @@ def test_payloom_run_simulates_builds_and_summarises(tmp_path):
                      "(compiled, from SQL)", "recommended actions on the test period", "train_compile_score",
                      "feature store (Feast, SQLite online store): 6 feature views materialised",
                      "equals its latest offline row in card_features: yes",
-                     "online decision (in-process", "gateways by P(approve): gw_", "online features found in 4/4 views"):
+                     "online decision (in-process", "gateways by P(approve): gw_", "online features found in 4/4 views",
+                     "cross-sell models: cross_sell_propensity v0001", "payoff / BCE net sales", "contact lists of now",
+                     "contact list: ", "offers quarantined: "):
         assert expected in out, expected
     with duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True) as connection:
         raw, clean, quarantined = connection.execute(
@@ -35,3 +37,4 @@ def test_payloom_run_simulates_builds_and_summarises(tmp_path):
         scored = connection.execute("select count(*) from scores.scores_issuer_decline").fetchone()[0]
     assert abs(raw - 20_000) <= 200 and quarantined > 0 and raw == clean + quarantined
     assert scored == clean, "the batch scores cover every clean attempt"
+    assert (workspace / "cross_sell" / "contact_list.csv").is_file() and (workspace / "cross_sell" / "gains_lift.csv").is_file()
