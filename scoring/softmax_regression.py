@@ -7,7 +7,7 @@ Hessian and a backtracking line search; deterministic, no random start. Cost per
 O(n (C (d + 1))^2): meant for tens of features and up to a few hundred thousand rows.
 
 Serve: the standardisation is folded into raw-scale coefficients, so class c's logit is
-    l_c = b_c + w_c1 * coalesce(x_1, m_1) + ... + w_cd * coalesce(x_d, m_d)
+    l_c = b_c + w_c1 * coalesce(x_1, m_1) + ... + w_cd * coalesce(x_d, m_d)      (NULL and NaN are missing)
 and P(c | x) = exp(l_c - max l) / sum_k exp(l_k - max l). `sql_expression` writes exactly that
 in DuckDB SQL (DOUBLE literals in 17 significant digits, additions left to right, `list_sum`
 sums in order), and `predict_proba` computes it in the same order with the same `exp` as DuckDB
@@ -84,7 +84,7 @@ class SoftmaxRegression:
             terms = [sql_double(float(self.intercepts[c]))]
             for j, name in enumerate(self.feature_names):
                 column = columns.get(name, f'"{name}"')
-                terms.append(f"{sql_double(float(self.coefficients[c, j]))} * coalesce(cast({column} as double), {sql_double(float(self.means[j]))})")
+                terms.append(f"{sql_double(float(self.coefficients[c, j]))} * coalesce(nullif(cast({column} as double), 'NaN'::double), {sql_double(float(self.means[j]))})")
             logits.append(" + ".join(terms))
         fields = ", ".join(f'"{name}" := e[{c + 1}] / list_sum(e)' for c, name in enumerate(self.class_names))
         exps = f"list_transform([[{', '.join(logits)}]], lambda l: list_transform(l, lambda v: exp(v - list_max(l))))[1]"
