@@ -31,3 +31,30 @@ def forty_sixty_models(forty_sixty: RoutingLog) -> dict[str, RoutingModels]:
 @pytest.fixture(scope="session")
 def registry_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("routing_registry")
+
+
+@pytest.fixture(scope="session")
+def bandit_world_data(tmp_path_factory: pytest.TempPathFactory):
+    """~6,000 simulated payments with logged optimisations, propensities and the truth."""
+    from bandit_world import bandit_world
+
+    return bandit_world(tmp_path_factory.mktemp("bandit") / "raw", attempts=6_000, seed=3)
+
+
+@pytest.fixture(scope="session")
+def oracle(bandit_world_data, registry_root):
+    """A small IPW-weighted XGBoost oracle, compiled and published as `score_optimization_oracle`."""
+    import warnings
+
+    import numpy as np
+    from bandit_world import CONTEXT_FEATURES
+
+    from scoring.bandit_oracle import publish_oracle, train_oracle
+
+    payments = bandit_world_data.payments
+    context = np.column_stack([payments[name].to_numpy() for name in CONTEXT_FEATURES])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")        # the hand-routed rows (propensity NULL) are excluded
+        booster = train_oracle(context, payments["optimization"].to_pylist(), payments["is_approved"].to_numpy(zero_copy_only=False),
+                               payments["propensity"].to_numpy(), num_boost_round=30, max_depth=3, nthread=1)
+    return publish_oracle(registry_root, "optimization_oracle", booster, CONTEXT_FEATURES), booster
