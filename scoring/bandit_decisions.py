@@ -20,6 +20,10 @@ chosen_action, propensity, candidates (LIST of STRUCT(action, probability, predi
 `OptimizationBandit.decide` makes the same decision in-process for one payment (the online
 service), `decide_table` for many: the same compiled library, the same order of arithmetic, the
 same draw, so the same chosen action and propensity as SQL for the same decision id.
+
+>>> rules = default_eligibility().to_pylist()
+>>> [rule["action"] for rule in rules if rule["card_network"] == "amex" and not rule["is_card_not_present"]]
+['none', 'iso_format', 'retry']
 """
 
 from __future__ import annotations
