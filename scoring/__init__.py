@@ -6,7 +6,6 @@ from scoring.bandit_policy import BanditPolicy
 from scoring.decision_history import create_bandit_views, read_decisions
 from scoring.decision_log import Candidate, Decision, Reward, append_decisions, append_rewards
 from scoring.errors import DecisionLogError, PayloomError, PipelineError, PolicyEvaluationError, RawContractError, RoutingError
-from scoring.ipw_routing import route, train_routing_models
 from scoring.off_policy import LogColumns, PolicyEvaluation, estimator_sql, evaluate_policy
 from scoring.open_bandit import register_open_bandit_log
 from scoring.raw_contract import RawTableContract, load_raw_contract
@@ -35,8 +34,6 @@ __all__ = [
     "evaluate_policy",
     "register_open_bandit_log",
     "RoutingError",
-    "train_routing_models",
-    "route",
     "BanditPolicy",
     "OptimizationBandit",
     "register_bandit",

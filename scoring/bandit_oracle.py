@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import xgboost
 
 from payloom_sim.actions import optimization_codes
 from payloom_sim.constants import OPTIMIZATION_FLAGS, OPTIMIZATION_SETS
@@ -70,8 +69,10 @@ def train_oracle(
     nthread: int = 1,
     random_state: int = 0,
     params: dict[str, Any] | None = None,
-) -> xgboost.Booster:
+) -> "xgboost.Booster":
     """A binary:logistic booster on [context, action encodings], weights 1 / propensity."""
+    import xgboost  # training only: the in-process decisions (scoring.bandit_decisions) do not need it
+
     context = np.asarray(context, dtype=np.float64)
     propensity = np.asarray(propensity, dtype=np.float64)
     if not (len(context) == len(actions) == len(approved) == len(propensity)):
@@ -93,7 +94,7 @@ def train_oracle(
     return xgboost.train(settings, matrix, num_boost_round)
 
 
-def publish_oracle(registry: ModelRegistry | Path | str, name: str, booster: xgboost.Booster, context_features: Sequence[str], *,
+def publish_oracle(registry: ModelRegistry | Path | str, name: str, booster: "xgboost.Booster", context_features: Sequence[str], *,
                    training_data: dict[str, Any] | None = None, promote: bool = True) -> ModelArtifact:
     """Compile and publish the oracle: `score_<name>(<context features>, <ACTION_FEATURES>)` -> P(approve)."""
     features = [(feature, "double") for feature in (*context_features, *ACTION_FEATURES)]
