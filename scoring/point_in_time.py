@@ -7,17 +7,17 @@ older than the view's TTL, exactly as Feast does. The result has the same column
 writes, with the view specs of `feature_repo/view_specs.py`, so it needs neither Feast nor its
 registry, and it keeps the entity rows in their order.
 
-How, per view, in two passes over the feature table (see bench/RESULTS.md for the measurements):
+How, per view, in two passes over the feature table (bench/RESULTS.md has the measurements):
 
-1. *Match* (narrow: join keys, `event_timestamp` and the Parquet row number only). Each feature
-   row and each entity row get a time bucket as wide as the TTL, so the rows a TTL window can
-   reach lie in the entity row's bucket or the one before it. An equality hash join on
-   (keys, bucket), filtered to [t - TTL, t], and `max_by(row number, event_timestamp)` give the
-   matched feature row of every entity row. (DuckDB's ASOF join and the plain range join on the
-   keys were both slower here.) A view without a TTL uses an ASOF join.
-2. *Fetch*: only the matched rows' features, by Parquet row number (a semi join that DuckDB
-   pushes into the Parquet scan), then placed in entity-row order with an Arrow `take`, so no
-   `order by` over the result.
+1. *Match* (narrow: join keys, `event_timestamp` and the Parquet row number only). Feature rows
+   and entity rows get time buckets as wide as the TTL, so the rows a window [t - TTL, t] can
+   reach lie in bucket(t - TTL) or bucket(t). An equality hash join on (keys, bucket), filtered
+   to the exact window, pairs each entity row with its candidates, and NumPy keeps the newest
+   (cheaper than a GROUP BY in DuckDB). DuckDB's ASOF join and a range join on the keys alone
+   were both slower. A view without a TTL uses an ASOF join.
+2. *Fetch*: only the matched rows' features, by Parquet row number (a semi join DuckDB pushes
+   into the Parquet scan as a row filter), then placed in entity-row order by an Arrow take
+   split over threads, so no ORDER BY over the result.
 
 >>> import pandas as pd, tempfile, duckdb
 >>> from scoring.workspace import Workspace
@@ -184,7 +184,7 @@ def _match_query(path: Path, join_keys: Sequence[str], ttl: timedelta) -> str:
     bucket(t - w) or bucket(t): the entity rows join on (keys, bucket) once per distinct one of
     those two buckets, and the exact window filters the pairs. That equality hash join is far
     cheaper than a range join on the keys alone or DuckDB's ASOF join (bench/RESULTS.md). Without
-    a TTL (zero, as in Feast), an ASOF join pairs each entity row with its newest row directly.
+    a TTL (zero or None, as in Feast), an ASOF join pairs each entity row with its newest row directly.
 
     >>> print(_match_query(Path("f.parquet"), ["card_id"], timedelta(0)))  # doctest: +NORMALIZE_WHITESPACE
     select e.__payloom_row, epoch_us(f."event_timestamp"), f.file_row_number from __payloom_entities as e asof join
@@ -196,7 +196,7 @@ def _match_query(path: Path, join_keys: Sequence[str], ttl: timedelta) -> str:
     keys_equal = " and ".join(f"e.{key} = f.{key}" for key in keys)
     stamp = _quoted(_TIMESTAMP)
     selected = f"select e.{_ROW}, epoch_us(f.{stamp}), f.file_row_number"
-    width = int(ttl / timedelta(microseconds=1))
+    width = int(ttl / timedelta(microseconds=1)) if ttl else 0
     if width <= 0:
         return (f"{selected} from {_ENTITIES} as e asof join"
                 f" (select {', '.join(keys)}, {stamp}, file_row_number from {scan}) as f"
