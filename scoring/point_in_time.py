@@ -125,10 +125,16 @@ def _stage(timings: dict[str, float] | None, name: str) -> Iterator[None]:
 
 
 def _resolved_views(service: str | None, views: Sequence[str] | None) -> list[str]:
-    """The view names of `service` or `views` (exactly one of them), checked against the specs."""
+    """The view names of `service` or `views` (exactly one of them), checked against the specs.
+
+    >>> _resolved_views(None, ["card_activity"])
+    ['card_activity']
+    >>> _resolved_views("cross_sell_v1", None)
+    ['customer_profile', 'customer_product_affinity']
+    """
     if (service is None) == (views is None):
         raise FeatureStoreError("pass either a feature service name or a list of views")
-    names = list(service_views(service) if service is not None else views)
+    names = list(service_views(service)) if service is not None else list(views or ())
     specs = view_specs()
     unknown = [name for name in names if name not in specs]
     if unknown:
