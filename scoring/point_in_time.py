@@ -51,7 +51,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from scoring.errors import FeatureStoreError
@@ -236,62 +235,52 @@ def _newest(pairs: pa.Table, row_count: int) -> np.ndarray:
     return matched
 
 
-def _placed_columns(fetched: pa.Table, index: np.ndarray, found: np.ndarray) -> list[pa.ChunkedArray | pa.Array]:
-    """Rows `index` of `fetched`'s columns, NULL where not `found` (a plain take, then the validity bitmaps).
+def _placed(table: pa.Table, index: np.ndarray, as_numpy: Sequence[str] = ()) -> dict[str, pa.ChunkedArray | np.ndarray]:
+    """Rows `index` of each column of `table`: an Arrow take, or for the `as_numpy` columns (float64
+    without NULLs) a NumPy take into a new, writable array. The columns are split between threads
+    (both release the GIL), as this random gather is the largest single-threaded step.
 
-    Arrow's take with NULL indices is several times slower than a take without them.
+    >>> placed = _placed(pa.table({"x": [1.0, 2.0, 3.0], "s": ["a", "b", None]}), np.array([1, 2, 0]), ["x"])
+    >>> placed["x"].tolist(), placed["s"].to_pylist()
+    ([2.0, 3.0, 1.0], ['b', None, 'a'])
     """
-    taken = fetched.take(pa.array(np.where(found, index, 0)))
-    if found.all():
-        return taken.columns
-    missing = ~found
-    validity = np.packbits(found, bitorder="little")
-    columns = []
-    for column in taken.columns:
-        array = column.combine_chunks()
-        if pa.types.is_null(array.type):
-            columns.append(array)
-            continue
-        if array.type.num_fields or pa.types.is_dictionary(array.type) or array.offset:
-            columns.append(pc.if_else(pa.array(missing), pa.scalar(None, array.type), array))
-            continue
-        buffers = array.buffers()
-        bits = validity
-        if array.null_count and buffers[0] is not None:
-            bits = validity & np.frombuffer(buffers[0], dtype=np.uint8, count=len(validity))
-        columns.append(pa.Array.from_buffers(array.type, len(array), [pa.py_buffer(bits), *buffers[1:]]))
-    return columns
-
-
-def _placed(fetched: pa.Table, index: np.ndarray, found: np.ndarray) -> pa.Table:
-    """Rows `index` of `fetched`, NULL where not `found`; the columns are split between threads
-    (Arrow releases the GIL), as this random gather is the largest single-threaded step.
-
-    >>> table = pa.table({"x": [1, None, 3], "s": ["a", "b", None]})
-    >>> _placed(table, np.array([2, 0, 1, 0]), np.array([True, True, True, False])).to_pylist()
-    [{'x': 3, 's': None}, {'x': 1, 's': 'a'}, {'x': None, 's': 'b'}, {'x': None, 's': None}]
-    >>> _placed(table.slice(0, 0), np.array([0]), np.array([False])).to_pylist()
-    [{'x': None, 's': None}]
-    """
-    if fetched.num_rows == 0:
-        return pa.table({field.name: pa.nulls(len(index), field.type) for field in fetched.schema})
-    names = fetched.column_names
+    names = table.column_names
     parts = max(1, min(len(names), os.cpu_count() or 1))
     groups = [names[start::parts] for start in range(parts)]
+    indices = pa.array(index)
+
+    def gather(group: list[str]) -> list[pa.ChunkedArray | np.ndarray]:
+        return [np.take(table[name].to_numpy(), index) if name in as_numpy else table[name].take(indices) for name in group]
+
     with ThreadPoolExecutor(parts) as pool:
-        placed = dict(zip(
-            (name for group in groups for name in group),
-            (column for columns in pool.map(lambda group: _placed_columns(fetched.select(group), index, found), groups)
-             for column in columns),
-        ))
-    return pa.Table.from_arrays([placed[name] for name in names], schema=fetched.schema)
+        taken = dict(zip((name for group in groups for name in group), (column for part in pool.map(gather, groups) for column in part)))
+    return {name: taken[name] for name in names}
+
+
+def _missing_row(schema: pa.Schema, not_a_number: Sequence[str]) -> pa.Table:
+    """One row of `schema`: NaN in the `not_a_number` columns, NULL elsewhere.
+
+    >>> _missing_row(pa.schema([("x", pa.float64()), ("s", pa.string())]), ["x"]).to_pylist()
+    [{'x': nan, 's': None}]
+    """
+    return pa.Table.from_arrays(
+        [pa.array([float("nan")], field.type) if field.name in not_a_number else pa.nulls(1, field.type) for field in schema],
+        schema=schema,
+    )
 
 
 def _view_features(
     connection: duckdb.DuckDBPyConnection, path: Path, name: str, join_keys: Sequence[str], ttl: timedelta,
-    row_count: int, timings: dict[str, float] | None,
-) -> pa.Table:
-    """The `<name>__<feature>` columns of the view over Parquet `path`, one row per entity row, in order."""
+    row_count: int, timings: dict[str, float] | None, for_pandas: bool = False,
+) -> dict[str, pa.ChunkedArray | np.ndarray]:
+    """The `<name>__<feature>` columns of the view over Parquet `path`, one row per entity row, in order
+    (Arrow columns; `for_pandas`, the NaN-cast ones as writable NumPy arrays).
+
+    Entity rows without a match take a last, extra row: NULL, or, `for_pandas`, NaN in the integer
+    and double columns, which DuckDB casts to DOUBLE with NaN for NULL while fetching. That is what
+    pandas makes of them anyway (as Arrow's `to_pandas` and Feast's `to_df` do once any row lacks a
+    value), and it leaves `to_pandas` nothing to convert. With every row matched, nothing is cast.
+    """
     schema = pq.read_schema(path)
     absent = [column for column in (*join_keys, _TIMESTAMP) if column not in schema.names]
     if absent:
@@ -300,29 +289,37 @@ def _view_features(
     with _stage(timings, "match"):
         matched = _newest(connection.sql(_match_query(path, join_keys, ttl)).to_arrow_table(), row_count)
         found = matched >= 0
+    numeric = []
+    if for_pandas and not found.all():
+        numeric = [feature for feature in features
+                   if pa.types.is_integer(schema.field(feature).type) or pa.types.is_float64(schema.field(feature).type)]
     with _stage(timings, "fetch"):
+        selected = [f"coalesce(cast({_quoted(feature)} as double), 'nan'::double) as {_quoted(feature)}"
+                    if feature in numeric else _quoted(feature) for feature in features]
         connection.register(_MATCHED, pa.table({"file_row_number": matched[found]}))
         try:
             fetched = connection.sql(
-                f"select file_row_number, {', '.join(map(_quoted, features))}"
+                f"select file_row_number, {', '.join(selected)}"
                 f" from read_parquet({_literal(str(path))}, file_row_number = true)"
                 f" where file_row_number in (select file_row_number from {_MATCHED})"
             ).to_arrow_table()
         finally:
             connection.unregister(_MATCHED)
     with _stage(timings, "place"):
-        # Entity row i takes the fetched row holding Parquet row matched[i].
+        # Entity row i takes the fetched row holding Parquet row matched[i], or the extra last row.
         fetched_rows = fetched["file_row_number"].to_numpy()
         position = np.zeros(int(fetched_rows.max()) + 1 if len(fetched_rows) else 1, dtype=np.int64)
         position[fetched_rows] = np.arange(len(fetched_rows))
-        placed = _placed(fetched.drop_columns(["file_row_number"]), position[np.where(found, matched, 0)], found)
-        return placed.rename_columns([f"{name}__{feature}" for feature in features])
+        payload = fetched.drop_columns(["file_row_number"])
+        payload = pa.concat_tables([payload, _missing_row(payload.schema, numeric)])  # a chunk more, no copy
+        placed = _placed(payload, np.where(found, position[np.where(found, matched, 0)], fetched.num_rows), numeric)
+        return {f"{name}__{feature}": placed[feature] for feature in features}
 
 
 def _features(
     workspace: Workspace, keys: pa.Table, names: Sequence[str], connection: duckdb.DuckDBPyConnection | None,
-    timings: dict[str, float] | None,
-) -> list[pa.Table]:
+    timings: dict[str, float] | None, for_pandas: bool,
+) -> list[dict[str, pa.ChunkedArray | np.ndarray]]:
     """The feature columns of each view for the entity `keys` (join keys and naive `event_timestamp`)."""
     specs = view_specs()
     paths = {name: workspace.features_dir / f"{specs[name].dbt_model}.parquet" for name in names}
@@ -335,7 +332,8 @@ def _features(
         connection.register(_ENTITIES, keys.append_column(_ROW, pa.array(np.arange(keys.num_rows, dtype=np.int64))))
         try:
             return [
-                _view_features(connection, paths[name], name, specs[name].join_keys, specs[name].ttl, keys.num_rows, timings)
+                _view_features(connection, paths[name], name, specs[name].join_keys, specs[name].ttl, keys.num_rows, timings,
+                               for_pandas)
                 for name in names
             ]
         finally:
@@ -366,10 +364,19 @@ def historical_features(
     with _stage(timings, "entities"):
         entities = _normalised_frame(entity_rows)
         keys = pa.Table.from_pandas(entities[needed], preserve_index=False)
-    tables = _features(workspace, keys, names, connection, timings)
+    tables = _features(workspace, keys, names, connection, timings, for_pandas=True)
     with _stage(timings, "to_pandas"):
-        # One block per column and no copy on concatenation: a consolidating copy costs ~0.1 s per 1 M rows.
-        return pd.concat([entities, *(table.to_pandas(split_blocks=True) for table in tables)], axis=1, copy=False)
+        # The NaN-cast feature columns are NumPy arrays already; the rest go through Arrow's to_pandas
+        # (writable copies). A DataFrame built from a dict of columns skips pd.concat's copies.
+        frames: list[pd.DataFrame | dict] = [entities]
+        for columns in tables:
+            arrow = {name: column for name, column in columns.items() if not isinstance(column, np.ndarray)}
+            converted = pa.table(arrow).to_pandas() if arrow else {}
+            frames.append({name: column if isinstance(column, np.ndarray) else converted[name] for name, column in columns.items()})
+        names = [name for frame in frames for name in frame]
+        if len(set(names)) < len(names):  # an entity column named like a feature: keep both, as concat does
+            return pd.concat([frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame) for frame in frames], axis=1)
+        return pd.DataFrame({name: frame[name] for frame in frames for name in frame}, copy=False)
 
 
 def historical_features_arrow(
@@ -394,9 +401,9 @@ def historical_features_arrow(
             entities = _normalised_table(entity_rows)
         else:
             entities = pa.Table.from_pandas(_normalised_frame(entity_rows), preserve_index=False)
-    tables = _features(workspace, entities.select(needed), names, connection, timings)
+    tables = _features(workspace, entities.select(needed), names, connection, timings, for_pandas=False)
     with _stage(timings, "assemble"):
-        for table in tables:
-            for field, column in zip(table.schema, table.columns):
-                entities = entities.append_column(field, column)
+        for columns in tables:
+            for name, column in columns.items():
+                entities = entities.append_column(name, column)
         return entities

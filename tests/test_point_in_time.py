@@ -104,6 +104,8 @@ def test_historical_features_equal_the_brute_force_reference(world):
     found = sum(any(value is not None for value in row.values()) for row in expected)
     assert 0.3 * len(entities) < found < len(entities), "hits, TTL expiries and misses all occur"
     assert str(ours["event_timestamp"].dtype) == "datetime64[us]"  # naive UTC
+    assert str(ours["card_activity__attempts_30d"].dtype) == "float64"  # as Arrow's to_pandas and Feast's to_df
+    ours.loc[0, ["card_activity__attempts_30d", "card_activity__last_reason"]] = [1.0, "x"]  # writable, not Arrow views
     sparse = ours[ours["card_id"] == "sparse"].sort_values("event_timestamp")
     # Per sparse row: served at its instant, 1 µs before and exactly at the TTL, not 1 µs after.
     assert sparse["card_activity__decline_ratio_30d"].notna().tolist() == [True, True, True, False] * 3
@@ -125,8 +127,8 @@ def test_a_view_without_ttl_takes_the_newest_row_at_any_age(world):
     keys = pa.Table.from_pandas(point_in_time._normalised_frame(entities)[["event_timestamp", "card_id"]], preserve_index=False)
     with duckdb.connect() as connection:
         connection.register("__payloom_entities", keys.append_column("__payloom_row", pa.array(np.arange(len(entities)))))
-        table = point_in_time._view_features(connection, workspace.features_dir / "card_features.parquet", "card_activity",
-                                             ("card_id",), timedelta(0), len(entities), None)
+        table = pa.table(point_in_time._view_features(connection, workspace.features_dir / "card_features.parquet",
+                                                      "card_activity", ("card_id",), timedelta(0), len(entities), None))
     assert rows_of(table.to_pandas()) == reference(features, entities, None)
 
 
