@@ -16,8 +16,10 @@ How, per view, in two passes over the feature table (bench/RESULTS.md has the me
    (cheaper than a GROUP BY in DuckDB). DuckDB's ASOF join and a range join on the keys alone
    were both slower. A view without a TTL uses an ASOF join.
 2. *Fetch*: only the matched rows' features, by Parquet row number (a semi join DuckDB pushes
-   into the Parquet scan as a row filter), then placed in entity-row order by an Arrow take
-   split over threads, so no ORDER BY over the result.
+   into the Parquet scan as a row filter), then placed in entity-row order by a take split over
+   threads, so no ORDER BY over the result. Unmatched rows take an extra NULL row; for pandas,
+   DuckDB already turns integer and double features into DOUBLE with NaN (what pandas makes of
+   them anyway), so NumPy gathers them straight into the DataFrame's columns.
 
 >>> import pandas as pd, tempfile, duckdb
 >>> from scoring.workspace import Workspace
