@@ -28,7 +28,7 @@ result into the table, the chart and the quality targets.
 ...                          drift=(), num_boost_round=5)
 >>> sorted(result.daily["policy"].unique()) == sorted(POLICIES)
 True
->>> result.connection.sql("select count(distinct policy_name) from decisions.decision_log").fetchone()[0]
+>>> result.connection.execute("select count(distinct policy_name) from decisions.decision_log").fetchall()[0][0]
 3
 """
 

@@ -31,9 +31,9 @@ import pandas as pd
 from scoring.closed_loop import POLICIES, ClosedLoopResult
 from scoring.replay_ope import OpeCheck
 
-__all__ = ["ReplaySummary", "summarise_replay", "write_replay_outputs", "RECOVERY_SHARE", "svg_chart"]
+__all__ = ["ReplaySummary", "summarise_replay", "write_replay_outputs", "run_closed_loop_summary", "RECOVERY_SHARE", "svg_chart"]
 
-RECOVERY_SHARE = 0.75
+RECOVERY_SHARE = 0.5
 _BARS = "▁▂▃▄▅▆▇█"
 _COLOURS = {"static": "#7f7f7f", "ipw_routing": "#1f77b4", "bandit": "#d62728", "oracle": "#2ca02c", "routing_oracle": "#9edae5"}
 
@@ -77,6 +77,8 @@ class ReplaySummary:
             lines.append(f"OPE v{check.retraining} (day {check.day}, {check.rows} held-out rows): SNIPS {value:.4f} [{low_ci:.4f}, {high_ci:.4f}]"
                          f"  truth on those payments {check.truth_logged_contexts:.4f}, next period on-policy "
                          + (f"{check.truth_next_period:.4f}" if check.truth_next_period is not None else "n/a"))
+        if "outputs" in self.settings:
+            lines.append("written: " + ", ".join(self.settings["outputs"].values()))
         lines.append("quality targets:")
         lines.extend(f"  [{'met' if met else 'NOT met'}] {name}: {text}" for name, (text, met) in self.targets.items())
         return "\n".join(lines)
@@ -195,3 +197,17 @@ def write_replay_outputs(summary: ReplaySummary, out_dir: Path | str) -> dict[st
                   for c in summary.ope]).to_csv(paths["ope"], index=False)
     paths["chart"].write_text(svg_chart(summary))
     return paths
+
+
+def run_closed_loop_summary(*, days: int = 14, payments_per_day: int = 1_000, seed: int = 7, retrain_every: int = 2,
+                            out_dir: Path | str | None = None, **options) -> ReplaySummary:
+    """Run a closed-loop replay (`scoring.closed_loop.run_closed_loop`), summarise it and, with
+    `out_dir`, write the table, the chart and the OPE checks there. The main job's short replay."""
+    from scoring.closed_loop import run_closed_loop
+
+    result = run_closed_loop(days=days, payments_per_day=payments_per_day, seed=seed, retrain_every=retrain_every, **options)
+    summary = summarise_replay(result)
+    summary.settings["seconds"] = round(result.seconds["total"], 1)
+    if out_dir is not None:
+        summary.settings["outputs"] = {name: str(path) for name, path in write_replay_outputs(summary, out_dir).items()}
+    return summary

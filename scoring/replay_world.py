@@ -73,12 +73,12 @@ class DriftEpisode:
 
 def default_drift(days: int) -> tuple[DriftEpisode, ...]:
     """gw_alpha (the better gateway for visa / US and in Europe) degrades from day days // 2 for
-    max(days // 4, 2) days.
+    max(days // 4, 2) days (fewer when the replay ends sooner).
 
-    >>> default_drift(14)
-    (DriftEpisode(gateway='gw_alpha', first_day=7, length=3, strength=1.2),)
+    >>> default_drift(14), default_drift(2)[0].length
+    ((DriftEpisode(gateway='gw_alpha', first_day=7, length=3, strength=1.2),), 1)
     """
-    return (DriftEpisode("gw_alpha", days // 2, max(days // 4, 2)),)
+    return (DriftEpisode("gw_alpha", days // 2, min(max(days // 4, 2), days - days // 2)),)
 
 
 @dataclass(frozen=True)
