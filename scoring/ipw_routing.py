@@ -56,7 +56,7 @@ class RoutingModels:
     weighting: str
     gateways: tuple[str, ...]
     feature_names: tuple[str, ...]
-    softmax: SoftmaxRegression
+    softmax: SoftmaxRegression | None
     booster: xgboost.Booster
     training_rows: int
 
@@ -65,6 +65,9 @@ class RoutingModels:
         return (*self.gateways, FAILURE_CLASS)
 
     def softmax_scores(self, features: np.ndarray) -> np.ndarray:
+        if self.softmax is None:
+            raise RoutingError("these routing models were trained without the softmax regression (softmax=False); "
+                               "use booster_scores or retrain with softmax=True")
         return self.softmax.predict_proba(features)
 
     def booster_scores(self, features: np.ndarray) -> np.ndarray:
@@ -81,17 +84,19 @@ def train_routing_models(
     xgboost_params: dict[str, Any] | None = None,
     nthread: int = 1,
     random_state: int = 0,
+    softmax: bool = True,
 ) -> RoutingModels:
-    """Train the softmax regression and the XGBoost model on the IPW bootstrap (or the naive log)."""
+    """Train the softmax regression and the XGBoost model on the IPW bootstrap (or the naive log);
+    `softmax=False` skips the softmax regression (its Newton steps cost most of the time)."""
     if weighting not in ("ipw", "naive"):
         raise RoutingError(f"weighting must be 'ipw' or 'naive', got {weighting!r}")
     sample: RoutingSample = (ipw_bootstrap(log, samples_per_gateway=samples_per_gateway, random_state=random_state)
                              if weighting == "ipw" else naive_sample(log))
-    softmax = fit_softmax_regression(sample.features, sample.classes, sample.class_names, log.feature_names, l2=l2)
+    regression = fit_softmax_regression(sample.features, sample.classes, sample.class_names, log.feature_names, l2=l2) if softmax else None
     params = {"objective": "multi:softprob", "num_class": len(sample.class_names), "max_depth": 3, "eta": 0.3,
               "nthread": nthread, "seed": random_state, **(xgboost_params or {})}
     booster = xgboost.train(params, xgboost.DMatrix(sample.features, label=sample.classes, missing=np.nan), num_boost_round)
-    return RoutingModels(weighting, log.gateways, log.feature_names, softmax, booster, len(sample.classes))
+    return RoutingModels(weighting, log.gateways, log.feature_names, regression, booster, len(sample.classes))
 
 
 def _eligible_mask(eligible: Sequence[Sequence[str]] | None, n: int, gateways: tuple[str, ...]) -> np.ndarray:

@@ -2,7 +2,8 @@
 decline models, score every attempt in SQL, and print a summary with PR-AUC against the rule
 baseline and the simulator's oracle. The features are applied to Feast and materialised to the
 online store (SQLite), one card's features are read back online, and one payment is decided
-online (Feast features + compiled models + decline policy)."""
+online (Feast features + compiled models + decline policy). Last, a short closed-loop replay
+compares the routing policies on simulated days with a gateway degradation."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from scoring.decline_training_job import DeclineTrainingReport, train_decline_job
 from scoring.feature_build import build_features
@@ -19,6 +20,9 @@ from scoring.first_decision import OnlineDecision, make_one_decision
 from scoring.feature_serving import FeatureServingSummary, serve_features
 from scoring.run_summary import WorkspaceSummary, summarize_workspace
 from scoring.workspace import Workspace
+
+if TYPE_CHECKING:
+    from scoring.replay_report import ReplaySummary
 
 __all__ = ["MainJobResult", "run_main_job"]
 
@@ -32,6 +36,7 @@ class MainJobResult:
     decline_report: DeclineTrainingReport
     serving: FeatureServingSummary
     decision: OnlineDecision
+    replay: ReplaySummary
     seconds: dict[str, float]
 
 
@@ -85,5 +90,10 @@ def run_main_job(
     began = time.perf_counter()
     decision = make_one_decision(workspace, end_of_world)
     seconds["online_decision"] = time.perf_counter() - began
+    from scoring.replay_report import run_closed_loop_summary  # XGBoost training: only when the job gets this far
+
+    began = time.perf_counter()
+    replay = run_closed_loop_summary(days=14, payments_per_day=1_000, seed=seed, out_dir=workspace.root / "replay")
+    seconds["closed_loop_replay"] = time.perf_counter() - began
     return MainJobResult(workspace=workspace, summary=summarize_workspace(workspace), decline_report=decline_report,
-                         serving=serving, decision=decision, seconds=seconds)
+                         serving=serving, decision=decision, replay=replay, seconds=seconds)
