@@ -106,7 +106,7 @@ def main() -> None:
         "share_explode": explode / staged, "share_score": score / staged, "share_policy_and_draw": policy / staged,
         "scored_candidates_per_second": candidates / score,
         "ratio_end_to_end_vs_staged_sum": end_to_end / staged,
-        "staged_decisions_equal_end_to_end": same == decided[0] == arguments.payments,
+        "staged_decisions_equal_end_to_end": int(same == decided[0] == arguments.payments),
     }
     for name, value in results.items():
         print(f"{name:<36} {value:,.4f}" if isinstance(value, float) else f"{name:<36} {value}")

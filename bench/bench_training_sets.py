@@ -157,17 +157,23 @@ def main() -> None:
             "ratio_payloom_speed_vs_feast": round(best["feast_to_df"] / best["payloom_pandas"], 2),
             "identical_rows": int(identical),
             "share_of_entity_rows_with_features": round(found, 4),
-            "measured_as": f"pandas DataFrames on both sides (Feast .to_df()); best of {arguments.rounds} interleaved rounds per path",
             "feast_to_arrow_seconds": best["feast_to_arrow"],
             "payloom_historical_features_arrow_seconds": best["payloom_arrow"],
             "ratio_arrow_payloom_speed_vs_feast": round(best["feast_to_arrow"] / best["payloom_arrow"], 2),
             "identical_rows_arrow": int(identical_arrow),
-            "cpu_seconds_best": best_cpu,
             "ratio_cpu_seconds_pandas": round(best_cpu["feast_to_df"] / best_cpu["payloom_pandas"], 2),
-            "payloom_stages_seconds": stages_of_best,
-            "rounds": rounds,
-            "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "rounds": arguments.rounds,
+            "host_load_average_1m_at_start": round(load_before, 2),
+            "host_load_average_1m_at_end": round(os.getloadavg()[0], 2),
         }
+        # Flat name -> number: best CPU seconds per path, payloom's stages, every round.
+        results.update({f"cpu_seconds_best_{name}": value for name, value in best_cpu.items()})
+        results.update({f"payloom_stage_{stage}_seconds": value for stage, value in stages_of_best.items()})
+        for number, measured in enumerate(rounds, start=1):
+            for name, figures in measured.items():
+                results.update({f"round_{number}_{name}_{unit}": value for unit, value in figures.items()})
+        print("measured as pandas DataFrames on both sides (Feast .to_df()) and as Arrow tables (Feast .to_arrow()); "
+              f"best of {arguments.rounds} interleaved rounds per path")
         print(json.dumps(results, indent=2))
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
