@@ -69,6 +69,15 @@ def best_seconds(function, repeats: int) -> float:
     return best
 
 
+def print_and_write(figures: dict, path: Path) -> None:
+    """Print the figures aligned, then write them as flat JSON to `path`."""
+    for key, value in figures.items():
+        print(f"  {key:<58} {value:>16,.3f}" if isinstance(value, float) else f"  {key:<58} {value:>16,}", flush=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -128,11 +137,7 @@ def main() -> None:
     figures["rows"] = arguments.rows
     figures["cpu_count"] = os.cpu_count() or 0
 
-    for key, value in figures.items():
-        print(f"  {key:<58} {value:>16,.3f}" if isinstance(value, float) else f"  {key:<58} {value:>16,}", flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    print_and_write(figures, RESULTS)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ macro's time includes DuckDB binding it (seconds for 200 trees), reported separa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -33,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_scoring import FEATURES, best_seconds, rows_with_holes, train  # noqa: E402
+from bench_scoring import FEATURES, best_seconds, print_and_write, rows_with_holes, train  # noqa: E402
 from scoring.model_publishing import publish_model  # noqa: E402
 from scoring.sql_export import install_sql_macros, sql_function_name  # noqa: E402
 from udfs.duckdb_functions import register_models  # noqa: E402
@@ -89,11 +88,7 @@ def main() -> None:
     figures["rows"] = arguments.rows
     figures["cpu_count"] = os.cpu_count() or 0
 
-    for key, value in figures.items():
-        print(f"  {key:<58} {value:>16,.3f}" if isinstance(value, float) else f"  {key:<58} {value:>16,}", flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    print_and_write(figures, RESULTS)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""payloom scoring: raw registration, the main job, training sets, model training, the decision log and policy evaluation."""
+"""payloom scoring: raw registration, the main job, training sets, model training, the decision log, policy evaluation,
+IPW routing and the optimisation bandit."""
 
+from scoring.bandit_decisions import OptimizationBandit, register_bandit
+from scoring.bandit_policy import BanditPolicy
 from scoring.decision_history import create_bandit_views, read_decisions
 from scoring.decision_log import Candidate, Decision, Reward, append_decisions, append_rewards
-from scoring.errors import DecisionLogError, PayloomError, PipelineError, PolicyEvaluationError, RawContractError
+from scoring.errors import DecisionLogError, PayloomError, PipelineError, PolicyEvaluationError, RawContractError, RoutingError
 from scoring.off_policy import LogColumns, PolicyEvaluation, estimator_sql, evaluate_policy
 from scoring.open_bandit import register_open_bandit_log
 from scoring.raw_contract import RawTableContract, load_raw_contract
@@ -30,4 +33,8 @@ __all__ = [
     "estimator_sql",
     "evaluate_policy",
     "register_open_bandit_log",
+    "RoutingError",
+    "BanditPolicy",
+    "OptimizationBandit",
+    "register_bandit",
 ]

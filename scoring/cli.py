@@ -6,6 +6,8 @@
     payloom serve [--workspace build] [--port 8080] [--token T]       the online decision service (HTTP)
     payloom check-parity [--workspace build] [--sample 20]            online decisions vs the offline SQL path
     payloom summary [--workspace build]                               counts of a built workspace
+    payloom replay-policies [--days 28] [--payments-per-day 3000] [--seed 7] [--out build/replay]
+                                                                      closed-loop policy comparison on the simulator
     payloom export-sql MODEL [--dialect duckdb|spark] [--output F.sql] [--install-into DB.duckdb]
                                                                       a model as plain SQL
 """
@@ -74,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     summary = commands.add_parser("summary", help="print row counts of a built workspace")
     summary.add_argument("--workspace", default="build")
 
+    replay = commands.add_parser("replay-policies", help="replay simulated days with a gateway degradation through static rules, "
+                                 "IPW routing, the bandit and the oracle; print and write the comparison")
+    replay.add_argument("--days", type=int, default=28)
+    replay.add_argument("--payments-per-day", type=int, default=3_000)
+    replay.add_argument("--seed", type=int, default=7)
+    replay.add_argument("--retrain-every", type=int, default=2, help="days between retrainings (default 2)")
+    replay.add_argument("--out", default="build/replay", help="folder for the table, chart and OPE checks (default build/replay)")
+
     export = commands.add_parser("export-sql", help="write a registered model as plain SQL: DuckDB macros or a Spark query")
     export.add_argument("model", help="model name in the registry")
     export.add_argument("--dialect", choices=SUPPORTED_DIALECTS, default="duckdb")
@@ -128,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             if result.cross_sell_report is not None:
                 print(result.cross_sell_report.format())
             print(result.decision.format())
+            print(result.replay.format())
             print("timings: " + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.seconds.items()))
         elif arguments.command == "build":
             workspace = Workspace.at(arguments.workspace, raw_dir=arguments.raw_dir)
@@ -148,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
             print(report.format())
             if not report.ok:
                 return 1
+        elif arguments.command == "replay-policies":
+            from scoring.replay_report import run_closed_loop_summary
+
+            print(run_closed_loop_summary(days=arguments.days, payments_per_day=arguments.payments_per_day, seed=arguments.seed,
+                                          retrain_every=arguments.retrain_every, out_dir=arguments.out).format())
         elif arguments.command == "export-sql":
             _export_sql(arguments)
         elif arguments.command == "summary":

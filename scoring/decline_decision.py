@@ -19,7 +19,7 @@ light runtime (`udfs`), and reads the FX seeds and the known gateways. Each `dec
    offline gateway-segment features) by P(approve) = 1 - P(decline) of the same model with
    each gateway's segment features read online in its place: a counterfactual reading of the
    decline model, which inherits the routing bias of the logged data (the IPW routing model
-   of `docs/models.md` corrects for it once trained).
+   of `scoring.ipw_routing`, docs/routing_and_bandit.md, corrects for it).
 
 An entity the online store does not know is not an error: its view's features are missing and
 the view is reported `found: false`. A view's row older than its TTL at the attempt's instant is

@@ -16,6 +16,7 @@ __all__ = [
     "PolicyEvaluationError",
     "ExcludedRowsWarning",
     "SqlExportError",
+    "RoutingError",
 ]
 
 
@@ -49,3 +50,8 @@ class ExcludedRowsWarning(UserWarning):
 
 class SqlExportError(PayloomError):
     """A model cannot be written as SQL for the asked dialect, or the SQL cannot be installed."""
+
+
+class RoutingError(PayloomError):
+    """A routing or bandit policy cannot be trained or applied as asked (unknown gateway or action,
+    eligible sets that do not match the model's classes, bad policy parameters)."""

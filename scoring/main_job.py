@@ -4,7 +4,8 @@ baseline and the simulator's oracle. The features are applied to Feast and mater
 online store (SQLite), one card's features are read back online, and one payment is decided
 online (Feast features + compiled models + decline policy). The cross-sell step trains the
 propensity and expected-payoff models, prints their budget table and writes the contact list
-(`scoring.cross_sell_job`)."""
+(`scoring.cross_sell_job`). Last, a short closed-loop replay compares the routing policies on
+simulated days with a gateway degradation."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from scoring.cross_sell_job import CrossSellReport, train_cross_sell_job
 from scoring.decline_training_job import DeclineTrainingReport, train_decline_job
@@ -22,6 +23,9 @@ from scoring.first_decision import OnlineDecision, make_one_decision
 from scoring.feature_serving import FeatureServingSummary, serve_features
 from scoring.run_summary import WorkspaceSummary, summarize_workspace
 from scoring.workspace import Workspace
+
+if TYPE_CHECKING:
+    from scoring.replay_report import ReplaySummary
 
 __all__ = ["MainJobResult", "run_main_job"]
 
@@ -35,6 +39,7 @@ class MainJobResult:
     decline_report: DeclineTrainingReport
     serving: FeatureServingSummary
     decision: OnlineDecision
+    replay: ReplaySummary
     seconds: dict[str, float]
     cross_sell_report: CrossSellReport | None = None
 
@@ -96,6 +101,11 @@ def run_main_job(
     began = time.perf_counter()
     decision = make_one_decision(workspace, end_of_world)
     seconds["online_decision"] = time.perf_counter() - began
+    from scoring.replay_report import run_closed_loop_summary  # XGBoost training: only when the job gets this far
+
+    began = time.perf_counter()
+    replay = run_closed_loop_summary(days=14, payments_per_day=1_000, seed=seed, out_dir=workspace.root / "replay")
+    seconds["closed_loop_replay"] = time.perf_counter() - began
     return MainJobResult(workspace=workspace, summary=summarize_workspace(workspace), decline_report=decline_report,
-                         serving=serving, decision=decision, seconds=seconds,
+                         serving=serving, decision=decision, replay=replay, seconds=seconds,
                          cross_sell_report=cross_sell_report)

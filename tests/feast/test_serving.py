@@ -11,6 +11,7 @@ from datetime import timedelta
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from scoring.errors import FeatureStoreError
@@ -333,6 +334,10 @@ def test_payloom_point_in_time_path_returns_exactly_what_feast_returns(feast_wor
     ]
     assert mismatches == []
     assert ours[feature_columns].notna().any(axis=1).sum() >= len(entities) // 2
+    # The Arrow variant returns the same table, from a pandas or an Arrow entity frame.
+    for entity_rows in (entities, pa.Table.from_pandas(entities, preserve_index=False)):
+        arrow = point_in_time.historical_features_arrow(feast_workspace, entity_rows, service_name)
+        assert arrow.to_pandas().set_index("row_index")[feature_columns].equals(ours[feature_columns])
 
 
 def test_point_in_time_path_says_what_the_entity_rows_lack(feast_workspace):

@@ -1,0 +1,208 @@
+"""Contextual-bandit decisions (Adyen's): explode, score with the oracle UDF, apply the policy, draw.
+
+    select * from decide_optimization('payments')
+
+`register_bandit` puts on a connection: the oracle's UDF `score_<oracle>`, the eligibility table
+`<name>_eligibility` (key columns + `action`), the policy macros `<name>_probabilities` /
+`<name>_draw` (`scoring.bandit_policy`) and the table macro `<name>(relation)`. The relation (a
+table or view name) needs `decision_id` (unique), the eligibility key columns (by default
+`card_network`, `is_card_not_present`) and the oracle's context features. Stages:
+
+1. explode: each payment x its eligible actions (inner join on the key columns; a payment with no
+   eligible action is an error), with the action's encodings;
+2. score: `score_<oracle>(<context features>, <action encodings>)` = predicted P(approve);
+3. policy + draw: per decision, actions in name order, `<name>_probabilities`, the seeded draw.
+
+Output, one row per payment, ready for `scoring.decision_log.append_decisions` (add
+context_key and decided_at): decision_id, policy_name, policy_version (the oracle's version),
+chosen_action, propensity, candidates (LIST of STRUCT(action, probability, predicted_reward)).
+
+`OptimizationBandit.decide` makes the same decision in-process for one payment (the online
+service), `decide_table` for many: the same compiled library, the same order of arithmetic, the
+same draw, so the same chosen action and propensity as SQL for the same decision id.
+
+>>> rules = default_eligibility().to_pylist()
+>>> [rule["action"] for rule in rules if rule["card_network"] == "amex" and not rule["is_card_not_present"]]
+['none', 'iso_format', 'retry']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from payloom_sim.constants import NETWORKS, OPTIMIZATION_SETS
+from payloom_sim.policy import LOGGED_OPTIMIZATION_SETS, optimization_probabilities
+from scoring.bandit_oracle import ACTION_FEATURES, action_encoding_sql, action_encodings, check_actions
+from scoring.bandit_policy import BanditPolicy, policy_macros_sql, uniform_sql
+from scoring.decision_log import CANDIDATE_TYPE, Candidate
+from scoring.errors import RoutingError
+from udfs.duckdb_functions import register_artifact
+from udfs.model_artifact import ModelArtifact
+
+__all__ = ["OptimizationBandit", "BanditDecision", "default_eligibility", "register_bandit", "DEFAULT_KEYS"]
+
+DEFAULT_KEYS = ("card_network", "is_card_not_present")
+
+
+def default_eligibility() -> pa.Table:
+    """The optimisation sets eligible per (card_network, is_card_not_present), as the logging policy
+    (`payloom_sim.policy`) allows them: no network tokens on amex, no ISO formatting on discover, no
+    3DS on card-present payments."""
+    rows = {"card_network": [], "is_card_not_present": [], "action": []}
+    for network_code, network in enumerate(NETWORKS):
+        for card_not_present in (False, True):
+            allowed = optimization_probabilities(network=np.array([network_code]), card_not_present=np.array([card_not_present]))[0]
+            for action in LOGGED_OPTIMIZATION_SETS:
+                if allowed[OPTIMIZATION_SETS.index(action)] > 0:
+                    rows["card_network"].append(network)
+                    rows["is_card_not_present"].append(card_not_present)
+                    rows["action"].append(action)
+    return pa.table(rows)
+
+
+@dataclass(frozen=True)
+class BanditDecision:
+    """One decision: the chosen action, its propensity, and every candidate (sorted by action)."""
+
+    decision_id: str
+    chosen_action: str
+    propensity: float
+    candidates: tuple[Candidate, ...]
+
+    def probability_of(self, action: str) -> float:
+        """The policy's probability of `action`; an action outside the eligible set is an error."""
+        for candidate in self.candidates:
+            if candidate.action == action:
+                return candidate.probability
+        raise RoutingError(f"action {action!r} is not eligible for decision {self.decision_id}; eligible: "
+                           f"{', '.join(c.action for c in self.candidates)}")
+
+
+def _sql_string(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class OptimizationBandit:
+    """The oracle, the eligibility rules and the policy, for SQL (`sql`) and in-process decisions."""
+
+    def __init__(self, artifact: ModelArtifact, policy: BanditPolicy, *, eligibility: pa.Table | None = None,
+                 name: str = "decide_optimization", policy_name: str = "optimization_bandit"):
+        features = artifact.manifest.feature_names
+        if tuple(features[-len(ACTION_FEATURES):]) != ACTION_FEATURES:
+            raise RoutingError(f"model {artifact.manifest.name} is not a bandit oracle: its last features must be "
+                               f"{', '.join(ACTION_FEATURES)}, got {', '.join(features[-len(ACTION_FEATURES):])}; publish it with publish_oracle")
+        self.artifact, self.policy, self.name, self.policy_name = artifact, policy, name, policy_name
+        self.context_features = tuple(features[: -len(ACTION_FEATURES)])
+        table = eligibility if eligibility is not None else default_eligibility()
+        if "action" not in table.column_names or table.num_columns < 2:
+            raise RoutingError(f"the eligibility table needs key columns and an 'action' column, got {', '.join(table.column_names)}")
+        self.key_columns = tuple(name for name in table.column_names if name != "action")
+        check_actions(table["action"].to_pylist())
+        self.eligibility = table.select([*self.key_columns, "action"])
+        rules: dict[tuple, list[str]] = {}
+        for row in self.eligibility.to_pylist():
+            rules.setdefault(tuple(row[key] for key in self.key_columns), []).append(row["action"])
+        self._rules = {key: tuple(sorted(set(actions))) for key, actions in rules.items()}
+
+    @property
+    def policy_version(self) -> str:
+        return self.artifact.manifest.version
+
+    # SQL ------------------------------------------------------------------------------------------
+    def explode_sql(self, payments: str) -> str:
+        join = " and ".join(f"payments.{key} = eligible.{key}" for key in self.key_columns)
+        keys = " || ', ' || ".join(f"coalesce(cast(payments.{key} as varchar), 'NULL')" for key in self.key_columns)
+        context = ", ".join(f"payments.{feature}" for feature in self.context_features)
+        encodings = ", ".join(f"{sql} as {name}" for sql, name in zip(action_encoding_sql("eligible.action"), ACTION_FEATURES))
+        return f"""select payments.decision_id,
+            case when eligible.action is null then error('{self.name}: payment ' || payments.decision_id || ' has no eligible action for '
+                 || '({', '.join(self.key_columns)}) = (' || {keys} || '); add a row to {self.name}_eligibility') else eligible.action end as action,
+            {context}, {encodings}
+        from {payments} as payments left join {self.name}_eligibility as eligible on {join}"""
+
+    def score_sql(self, exploded: str) -> str:
+        arguments = ", ".join(f"cast({feature} as double)" for feature in (*self.context_features, *ACTION_FEATURES))
+        return f"select decision_id, action, {self.artifact.manifest.function_name}({arguments}) as predicted from {exploded}"
+
+    def decide_sql(self, scored: str) -> str:
+        return f"""select decision_id, {_sql_string(self.policy_name)} as policy_name, {_sql_string(self.policy_version)} as policy_version,
+            actions[chosen] as chosen_action, probabilities[chosen] as propensity,
+            list_transform(actions, lambda a, i: struct_pack(action := a, probability := probabilities[i], predicted_reward := predicted[i]))
+                as candidates
+        from (
+            select *, case when len(list_distinct(actions)) < len(actions)
+                           then error('{self.name}: decision_id ' || decision_id || ' appears more than once; decision ids must be unique')
+                           else {self.name}_draw(probabilities, {uniform_sql('decision_id', self.policy.seed)}) end as chosen
+            from (select *, {self.name}_probabilities(predicted) as probabilities from (
+                select decision_id, list(action order by action) as actions, list(predicted order by action) as predicted
+                from {scored} group by decision_id)))"""
+
+    def sql(self, payments: str) -> str:
+        """The whole query over a relation (name or parenthesised subquery)."""
+        return (f"with bandit_payments as (from {payments}), bandit_exploded as ({self.explode_sql('bandit_payments')}), "
+                f"bandit_scored as ({self.score_sql('bandit_exploded')}) {self.decide_sql('bandit_scored')}")
+
+    # In-process -----------------------------------------------------------------------------------
+    def eligible_actions(self, key: Sequence[Any]) -> tuple[str, ...]:
+        actions = self._rules.get(tuple(key))
+        if actions is None:
+            raise RoutingError(f"{self.name}: no eligible action for ({', '.join(self.key_columns)}) = {tuple(key)}; "
+                               f"add it to the eligibility table")
+        return actions
+
+    def decide(self, decision_id: str, context: Mapping[str, Any]) -> BanditDecision:
+        """One payment's decision; `context` holds the key columns and the context features (None = missing)."""
+        return self.decide_table(pa.table({"decision_id": [decision_id], **{name: [context.get(name)] for name in (*self.key_columns, *self.context_features)}}))[0]
+
+    def decide_table(self, payments: pa.Table) -> list[BanditDecision]:
+        """Decisions for every row of `payments` (the columns SQL reads), in row order."""
+        missing = [name for name in ("decision_id", *self.key_columns, *self.context_features) if name not in payments.column_names]
+        if missing:
+            raise RoutingError(f"{self.name} needs columns {', '.join(missing)}; expected decision_id, {', '.join(self.key_columns)} "
+                               f"and the oracle's context features {', '.join(self.context_features)}")
+        keys = list(zip(*(payments[key].to_pylist() for key in self.key_columns)))
+        actions = [self.eligible_actions(key) for key in keys]
+        counts = np.array([len(a) for a in actions])
+        rows = np.repeat(np.arange(payments.num_rows), counts)
+        flat_actions = [action for group in actions for action in group]
+        context = [np.asarray(payments[name].to_numpy(zero_copy_only=False), dtype=np.float64)[rows] for name in self.context_features]
+        encodings = action_encodings(flat_actions)
+        predicted = self.artifact.forest.predict([*context, *encodings.T]).astype(np.float64)[:, 0]
+        decisions, start = [], 0
+        for decision_id, group in zip(payments["decision_id"].to_pylist(), actions):
+            scores = predicted[start:start + len(group)].tolist()
+            start += len(group)
+            probabilities = self.policy.probabilities(scores)
+            chosen = self.policy.draw(probabilities, self.policy.uniform(decision_id))
+            candidates = tuple(Candidate(a, p, s) for a, p, s in zip(group, probabilities, scores))
+            decisions.append(BanditDecision(decision_id, group[chosen], probabilities[chosen], candidates))
+        return decisions
+
+    def decisions_table(self, decisions: Sequence[BanditDecision]) -> pa.Table:
+        """In-process decisions in the SQL output's columns (for the decision log)."""
+        return pa.table({
+            "decision_id": [d.decision_id for d in decisions], "policy_name": [self.policy_name] * len(decisions),
+            "policy_version": [self.policy_version] * len(decisions), "chosen_action": [d.chosen_action for d in decisions],
+            "propensity": pa.array([d.propensity for d in decisions], pa.float64()),
+            "candidates": pa.array([[{"action": c.action, "probability": c.probability, "predicted_reward": c.predicted_reward}
+                                     for c in d.candidates] for d in decisions], pa.list_(CANDIDATE_TYPE)),
+        })
+
+
+def register_bandit(connection: duckdb.DuckDBPyConnection, artifact: ModelArtifact, *, policy: BanditPolicy | None = None,
+                    eligibility: pa.Table | None = None, name: str = "decide_optimization",
+                    policy_name: str = "optimization_bandit") -> OptimizationBandit:
+    """Register the oracle UDF, eligibility table, policy macros and the table macro `<name>(relation)`."""
+    bandit = OptimizationBandit(artifact, policy or BanditPolicy(), eligibility=eligibility, name=name, policy_name=policy_name)
+    register_artifact(connection, artifact)
+    connection.register(f"{name}_eligibility_arrow", bandit.eligibility)
+    connection.execute(f"create or replace temp table {name}_eligibility as select * from {name}_eligibility_arrow")
+    connection.unregister(f"{name}_eligibility_arrow")
+    connection.execute(policy_macros_sql(name, bandit.policy))
+    connection.execute(f"create or replace temp macro {name}(relation) as table {bandit.sql('query_table(relation)')}")
+    return bandit

@@ -1,0 +1,161 @@
+"""The four policies of the closed-loop replay, each deciding (gateway, optimisation) per payment.
+
+Every policy returns `PolicyDecisions` for a block of payments: its probability of every action
+(0 outside the eligible set), the chosen action, and (for the bandit) its predicted P(approve)
+per action. Draws use per-payment uniforms shared by all policies (common random numbers):
+
+- `static` (the simulator's logging policy without the 1% routed by hand): gateway from the
+  (network, issuer country) split by u_gateway (visa / US: 40% gw_alpha, 60% gw_beta), an
+  optimisation set uniformly among the eligible ones by u_optimization.
+- `ipw_routing`: the gateway with the highest IPW routing score (`scoring.ipw_routing`, the
+  XGBoost model) among the eligible ones, except with probability `epsilon` (u_explore) a
+  uniformly drawn eligible gateway (u_gateway), so that its own log keeps every gateway in
+  support for retraining; the optimisation is the static policy's draw (same u_optimization).
+  Gateway propensity (1 - epsilon) 1[best] + epsilon / |eligible|, times P(optimisation).
+- `bandit`: the contextual bandit over the joint (gateway, optimisation) actions: the oracle
+  (`scoring.bandit_oracle.train_oracle`, XGBoost, context features + gateway one-hot + action
+  encodings) predicts P(approve) per eligible action, `scoring.bandit_policy.BanditPolicy` gives
+  alpha to the best and a softmax over the rest, and draws with its md5 uniform of the decision id.
+- `oracle`: the eligible action with the highest true P(approve) (propensity 1).
+
+>>> from scoring.replay_world import load_replay_world
+>>> world = load_replay_world(days=1, warmup_days=1, payments_per_day=400, seed=2)
+>>> rows = world.rows(0, 0)
+>>> u = np.random.default_rng(0).random((len(rows), 5))
+>>> static = decide_static(world, rows, u)
+>>> best = decide_oracle(world, rows)
+>>> bool((world.truth[rows, best.chosen] >= world.truth[rows, static.chosen]).all())
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xgboost
+
+from payloom_sim.constants import GATEWAYS, OPTIMIZATION_SETS
+from scoring.bandit_oracle import action_encodings, train_oracle
+from scoring.bandit_policy import BanditPolicy
+from scoring.ipw_routing import RoutingModels, train_routing_models
+from scoring.replay_world import ACTION_GATEWAY, ACTION_OPTIMIZATION, ACTIONS, CONTEXT_FEATURES, ReplayWorld
+from scoring.routing_log import RoutingLog
+
+__all__ = ["PolicyDecisions", "decide_static", "decide_ipw_routing", "decide_bandit", "decide_oracle",
+           "train_ipw_routing", "train_bandit_oracle", "U_GATEWAY", "U_OPTIMIZATION", "U_EXPLORE", "U_OUTCOME", "U_HOLDOUT"]
+
+#: Columns of the per-payment uniforms (U_HOLDOUT: the replay's off-policy holdout).
+U_GATEWAY, U_OPTIMIZATION, U_EXPLORE, U_OUTCOME, U_HOLDOUT = 0, 1, 2, 3, 4
+_G, _O = len(GATEWAYS), len(ACTIONS) // len(GATEWAYS)
+_BY_NAME = np.argsort(np.array(ACTIONS))          # actions in ascending name order (the bandit policy's order)
+_OPTIMIZATION_NAMES = np.array(OPTIMIZATION_SETS, dtype=object)[ACTION_OPTIMIZATION]
+
+
+@dataclass(frozen=True)
+class PolicyDecisions:
+    """One block of decisions: probabilities (n, actions), chosen action index, predicted P(approve) or None."""
+
+    probabilities: np.ndarray
+    chosen: np.ndarray
+    predicted: np.ndarray | None = None
+
+    @property
+    def propensity(self) -> np.ndarray:
+        return self.probabilities[np.arange(len(self.chosen)), self.chosen]
+
+    @property
+    def gateway(self) -> np.ndarray:
+        return ACTION_GATEWAY[self.chosen]
+
+    def gateway_propensity(self) -> np.ndarray:
+        """P(chosen gateway) under the policy (the routing log's propensity)."""
+        by_gateway = self.probabilities.reshape(len(self.chosen), _G, _O).sum(axis=2)
+        return by_gateway[np.arange(len(self.chosen)), self.gateway]
+
+
+def _draw(cdf_probabilities: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Index of the first column whose cumulative probability exceeds u (rows of probabilities)."""
+    cumulative = np.cumsum(cdf_probabilities, axis=1)
+    return np.minimum((u[:, None] * cumulative[:, -1:] >= cumulative).sum(axis=1), cdf_probabilities.shape[1] - 1)
+
+
+def _gateway_and_optimization(world: ReplayWorld, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The static policy's P(gateway) (n, G) and P(optimisation) (n, O)."""
+    static = world.static[rows].reshape(len(rows), _G, _O)
+    return static.sum(axis=2), static.sum(axis=1)
+
+
+def decide_static(world: ReplayWorld, rows: np.ndarray, uniforms: np.ndarray) -> PolicyDecisions:
+    """The logging policy (module docstring)."""
+    gateway_p, optimization_p = _gateway_and_optimization(world, rows)
+    # A gateway the split never uses has probability 0: _draw never lands on it.
+    gateway = _draw(gateway_p, uniforms[:, U_GATEWAY])
+    optimization = _draw(optimization_p, uniforms[:, U_OPTIMIZATION])
+    return PolicyDecisions(world.static[rows], gateway * _O + optimization)
+
+
+def decide_ipw_routing(world: ReplayWorld, rows: np.ndarray, uniforms: np.ndarray, model: RoutingModels, *,
+                       epsilon: float) -> PolicyDecisions:
+    """Epsilon-greedy routing by the IPW model, the static policy's optimisation (module docstring)."""
+    gateway_p, optimization_p = _gateway_and_optimization(world, rows)
+    eligible = gateway_p > 0
+    scores = model.booster_scores(world.features[rows])[:, :_G]
+    best = np.where(eligible, scores, -np.inf).argmax(axis=1)
+    uniform = eligible / eligible.sum(axis=1, keepdims=True)
+    routing = (1 - epsilon) * np.eye(_G)[best] + epsilon * uniform
+    explore = uniforms[:, U_EXPLORE] < epsilon
+    gateway = np.where(explore, _draw(uniform, uniforms[:, U_GATEWAY]), best)
+    optimization = _draw(optimization_p, uniforms[:, U_OPTIMIZATION])
+    probabilities = routing[:, ACTION_GATEWAY] * optimization_p[:, np.arange(len(ACTIONS)) % _O]
+    return PolicyDecisions(probabilities, gateway * _O + optimization)
+
+
+def _bandit_features(features: np.ndarray, gateway: np.ndarray) -> np.ndarray:
+    return np.column_stack([features, np.eye(_G)[gateway]])
+
+
+def decide_bandit(world: ReplayWorld, rows: np.ndarray, decision_ids: np.ndarray, booster, policy: BanditPolicy) -> PolicyDecisions:
+    """The bandit's decisions: oracle predictions per eligible action, alpha-greedy + softmax, md5 draw."""
+    eligible = world.eligible[rows][:, _BY_NAME]
+    row, position = np.nonzero(eligible)                       # row-major: each row's actions in name order
+    action = _BY_NAME[position]
+    context = _bandit_features(world.features[rows][row], ACTION_GATEWAY[action])
+    matrix = xgboost.DMatrix(np.column_stack([context, action_encodings(_OPTIMIZATION_NAMES[action])]), missing=np.nan)
+    predicted_flat = booster.predict(matrix).astype(np.float64)
+    predicted = np.zeros((len(rows), len(ACTIONS)))
+    predicted[row, action] = predicted_flat
+    probabilities = np.zeros_like(predicted)
+    chosen = np.empty(len(rows), dtype=np.int64)
+    bounds = np.concatenate([[0], np.cumsum(eligible.sum(axis=1))])
+    for i in range(len(rows)):
+        actions = action[bounds[i]:bounds[i + 1]]
+        p = policy.probabilities(predicted_flat[bounds[i]:bounds[i + 1]])
+        probabilities[i, actions] = p
+        chosen[i] = actions[policy.draw(p, policy.uniform(str(decision_ids[i])))]
+    return PolicyDecisions(probabilities, chosen, predicted)
+
+
+def decide_oracle(world: ReplayWorld, rows: np.ndarray) -> PolicyDecisions:
+    """The eligible action with the highest true P(approve)."""
+    truth = np.where(world.eligible[rows], world.truth[rows], -1.0)
+    chosen = truth.argmax(axis=1)
+    return PolicyDecisions(np.eye(len(ACTIONS))[chosen], chosen)
+
+
+def train_ipw_routing(world: ReplayWorld, rows: np.ndarray, gateway: np.ndarray, gateway_propensity: np.ndarray,
+                      approved: np.ndarray, *, num_boost_round: int, random_state: int, samples_per_gateway: int = 3) -> RoutingModels:
+    """The IPW routing model (XGBoost on the IPW bootstrap; no softmax regression) on logged rows
+    (their gateway and its propensity)."""
+    log = RoutingLog(CONTEXT_FEATURES, GATEWAYS, world.features[rows], np.asarray(gateway), np.asarray(approved, dtype=bool),
+                     np.asarray(gateway_propensity, dtype=np.float64))
+    return train_routing_models(log, samples_per_gateway=samples_per_gateway, num_boost_round=num_boost_round, nthread=1,
+                                random_state=random_state, softmax=False)
+
+
+def train_bandit_oracle(world: ReplayWorld, rows: np.ndarray, chosen: np.ndarray, propensity: np.ndarray, approved: np.ndarray, *,
+                        num_boost_round: int, max_weight: float, random_state: int):
+    """The bandit's oracle on logged rows, each weighted 1 / (its logged action's propensity), capped."""
+    context = _bandit_features(world.features[rows], ACTION_GATEWAY[chosen])
+    return train_oracle(context, _OPTIMIZATION_NAMES[chosen], approved, propensity, max_weight=max_weight,
+                        num_boost_round=num_boost_round, max_depth=5, nthread=1, random_state=random_state)

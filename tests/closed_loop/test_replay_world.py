@@ -1,0 +1,42 @@
+"""The replay's world: the drift schedule goes through the simulator's own degradation mechanism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from payloom_sim import build_world
+from payloom_sim.constants import GATEWAYS
+from scoring.errors import RoutingError
+from scoring.replay_world import ACTIONS, TECHNICAL_PER_DEGRADATION, DriftEpisode, _drifted_world, load_replay_world
+
+
+def test_technical_errors_follow_the_simulators_degradation_rule():
+    world = build_world(seed=4, days=30)
+    healthy, _ = _drifted_world(world, 0, 30, ())
+    outage = world.gateway_technical >= 0.5
+    for g in range(len(GATEWAYS)):       # without degradation every non-outage hour has the gateway's base rate
+        assert np.ptp(healthy.gateway_technical[g][~outage[g]]) < 1e-12
+    assert np.allclose(world.gateway_technical[~outage],
+                       (healthy.gateway_technical + TECHNICAL_PER_DEGRADATION * world.gateway_degradation[:, :, None])[~outage])
+
+
+def test_a_degraded_gateway_approves_less_on_its_days_only():
+    episode = DriftEpisode("gw_alpha", first_day=1, length=1, strength=1.2)
+    drifted = load_replay_world(days=3, warmup_days=1, payments_per_day=500, seed=9, drift=(episode,))
+    healthy = load_replay_world(days=3, warmup_days=1, payments_per_day=500, seed=9, drift=())
+    assert (drifted.payment_id == healthy.payment_id).all()
+    alpha = np.array([a.startswith("gw_alpha/") for a in ACTIONS])
+    on = drifted.day == 1
+    both = drifted.eligible[:, alpha]
+    drop = (healthy.truth[:, alpha] - drifted.truth[:, alpha])[both & on[:, None]]
+    assert drop.mean() > 0.05
+    assert np.allclose(drifted.truth[~on], healthy.truth[~on])
+    assert np.allclose(drifted.truth[:, ~alpha], healthy.truth[:, ~alpha])
+
+
+def test_bad_drift_is_a_clear_error():
+    with pytest.raises(RoutingError, match="drift episode gateway 'gw_omega' is not one of gw_alpha, gw_beta, gw_gamma"):
+        load_replay_world(days=2, warmup_days=1, payments_per_day=200, seed=1, drift=(DriftEpisode("gw_omega", 0, 1),))
+    with pytest.raises(RoutingError, match="must lie within replay days 0..1; shorten it or replay more days"):
+        load_replay_world(days=2, warmup_days=1, payments_per_day=200, seed=1, drift=(DriftEpisode("gw_beta", 1, 5),))
