@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup run test bench bench-tools clean redis
+.PHONY: setup run test bench clean redis
 
 setup: $(STAMP)
 
@@ -29,16 +29,6 @@ redis:
 	    sudo apt-get install -y -q redis-server >/dev/null 2>&1 || { sudo apt-get update -q >/dev/null && sudo apt-get install -y -q redis-server >/dev/null; }; \
 	  else echo "redis-server is needed for the Redis tests: install Debian's redis-server package" >&2; exit 1; fi; }
 	@command -v redis-server >/dev/null 2>&1
-
-# Load generator for bench/bench_decisions.py: Debian's hey (and redis-server for its Redis run).
-bench-tools: redis
-	@command -v hey >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get install -y -q hey >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q hey >/dev/null; }; \
-	  elif command -v sudo >/dev/null 2>&1; then \
-	    sudo apt-get install -y -q hey >/dev/null 2>&1 || { sudo apt-get update -q >/dev/null && sudo apt-get install -y -q hey >/dev/null; }; \
-	  else echo "hey is needed for bench/bench_decisions.py: install Debian's hey package" >&2; exit 1; fi; }
-	@command -v hey >/dev/null 2>&1
 
 bench: setup
 	$(BIN)/python bench/bench_build.py

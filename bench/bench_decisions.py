@@ -13,26 +13,24 @@ In process (SQLite store), p50 / p99 over many calls, cycling over different pay
 
 Over HTTP on loopback, per online store (`--stores sqlite,redis`; Redis: a redis-server started
 here on a free port, the workspace copied, applied and materialised into it): the service runs
-in its own process (`payloom serve`, `--workers` processes) and `hey` (Debian's HTTP load
-generator, `make bench-tools`) offers a fixed rate: `--clients` hey processes, one real payment
-each, 4 connections per process, each connection rate-limited. A sweep of rates (`--rates`,
-`--step-seconds` each) finds the highest rate that holds p99 <= 5 ms with no errors and at
-least 95 % of the offered rate achieved; then `--seconds` (default 60) at `--target-rate`
-(default 1000/s). The load generator shares the 2 cores with the service; the host's load
-average is recorded at each step.
+in its own process (`payloom serve`, `--workers` processes) and an open-loop load generator
+(`bench/open_loop_load.py`: request i is due at start + i / rate, latency counts from its due
+time, so queueing is not hidden; `--clients` real payments in turn, 64 keep-alive connections)
+offers a fixed rate. A sweep of rates (`--rates`, `--step-seconds` each) finds the highest rate
+that holds p99 <= 5 ms with no errors and at least 95 % of the offered rate achieved; then
+`--seconds` (default 60) at `--target-rate` (default 1000/s). The load generator shares the 2
+cores with the service; the host's load average is recorded at each step.
 
 Writes bench/results/decisions.json: flat name -> number, units in the names, ratios named
 ratio_<what>_vs_<baseline>.
 
-    make bench-tools   # installs hey (and redis-server)
+    make redis         # redis-server for the Redis run
     .venv/bin/python bench/bench_decisions.py --workspace /tmp/svcdev
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import shutil
@@ -52,6 +50,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "bench"))
+
+from open_loop_load import offer_open_loop  # noqa: E402
 from scoring.decision_service import DECLINE_PATH, HEALTH_PATH  # noqa: E402
 from scoring.decline_decision import FEATURE_SERVICE, DeclineDecider  # noqa: E402
 from scoring.online_reads import ServiceReader  # noqa: E402
@@ -149,7 +150,7 @@ def start_redis(directory: Path) -> tuple[subprocess.Popen, str]:
     """A redis-server on a free loopback port, without persistence; (process, host:port)."""
     executable = shutil.which("redis-server")
     if executable is None:
-        raise SystemExit("redis-server is not on PATH: run `make bench-tools` (or `make redis`)")
+        raise SystemExit("redis-server is not on PATH: run `make redis`")
     port = free_port()
     process = subprocess.Popen(
         [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory)],
@@ -219,34 +220,18 @@ def stop_service(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def offer_load(url: str, bodies: list[Path], rate: float, seconds: float, connections_per_client: int = 4) -> dict[str, float]:
-    """`hey` processes (one per body) offering `rate` requests/s in all for `seconds`; latency of every request."""
-    hey = shutil.which("hey")
-    if hey is None:
-        raise SystemExit("hey is not on PATH: run `make bench-tools` (installs Debian's hey package)")
-    per_connection = rate / (len(bodies) * connections_per_client)
+def offer_load(url: str, bodies: list[Path], rate: float, seconds: float) -> dict[str, float]:
+    """`rate` requests/s offered open-loop for `seconds` (bench/open_loop_load.py); latency of every request."""
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    path = "/" + url.split("//")[1].split("/", 1)[1]
     load_before = os.getloadavg()[0]
-    processes = [
-        subprocess.Popen(
-            [hey, "-z", f"{seconds:g}s", "-c", str(connections_per_client), "-q", f"{per_connection:.3f}", "-m", "POST",
-             "-T", "application/json", "-H", f"Authorization: Bearer {TOKEN}", "-D", str(body), "-o", "csv", url],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for body in bodies
-    ]
-    latencies, statuses = [], []
-    for process in processes:
-        out, err = process.communicate(timeout=seconds + 120)
-        if process.returncode != 0:
-            raise RuntimeError(f"hey failed: {err[-2000:]}")
-        for row in csv.DictReader(io.StringIO(out)):
-            latencies.append(float(row["response-time"]) * 1000)
-            statuses.append(int(row["status-code"]))
-    milliseconds = np.array(latencies)
+    result = offer_open_loop(host, int(port), path, [body.read_bytes() for body in bodies], {"Authorization": f"Bearer {TOKEN}"},
+                             rate=rate, seconds=seconds)
+    milliseconds = np.array(result.latencies_ms)
     return {
         "offered_per_second": rate,
-        "achieved_per_second": len(milliseconds) / seconds,
-        "errors": sum(1 for status in statuses if status != 200),
+        "achieved_per_second": len(milliseconds) / result.seconds,
+        "errors": sum(1 for status in result.statuses if status != 200),
         "p50_ms": float(np.percentile(milliseconds, 50)) if len(milliseconds) else float("nan"),
         "p99_ms": float(np.percentile(milliseconds, 99)) if len(milliseconds) else float("nan"),
         "host_load_average_1m": max(load_before, os.getloadavg()[0]),
@@ -308,12 +293,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--stores", default="sqlite,redis")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--clients", type=int, default=4, help="hey processes, one payment each")
+    parser.add_argument("--clients", type=int, default=4, help="distinct real payments sent in turn")
     parser.add_argument("--rates", default="250,500,750,1000,1250,1500,2000")
     parser.add_argument("--step-seconds", type=float, default=10.0)
     parser.add_argument("--target-rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--skip-in-process", action="store_true")
+    parser.add_argument("--results", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS.relative_to(ROOT)})")
     arguments = parser.parse_args()
     arguments.rates = [float(rate) for rate in arguments.rates.split(",")]
     workspace = Workspace.at(arguments.workspace, redis_address=None)
@@ -330,8 +316,8 @@ def main() -> None:
         results.update(over_http(workspace, store, payments, arguments))
     results["host_load_average_1m_at_end"] = os.getloadavg()[0]
     rounded = {name: round(float(value), 4) for name, value in sorted(results.items())}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(rounded, indent=2) + "\n")
+    arguments.results.parent.mkdir(parents=True, exist_ok=True)
+    arguments.results.write_text(json.dumps(rounded, indent=2) + "\n")
     print(json.dumps(rounded, indent=2))
 
 
