@@ -33,27 +33,26 @@ offers_in_usd as (
         and offers.offered_at >= fx_rates.valid_from_at
 ),
 
-by_segment as (
+aggregated as (
+    -- One pass for both grains: (product, segment) and the product over every segment.
     select
         product,
         segment,
+        grouping(segment) = 1 as is_product_total,
         count(*) as offers,
         count(*) filter (where is_accepted) as accepted_offers,
         median(contact_cost_usd_minor) as contact_cost_usd_minor,
         avg(revenue_usd_minor) filter (where is_accepted) as deal_size_usd_minor
     from offers_in_usd
-    group by all
+    group by grouping sets ((product, segment), (product))
+),
+
+by_segment as (
+    select * from aggregated where not is_product_total
 ),
 
 by_product as (
-    select
-        product,
-        count(*) as offers,
-        count(*) filter (where is_accepted) as accepted_offers,
-        median(contact_cost_usd_minor) as contact_cost_usd_minor,
-        avg(revenue_usd_minor) filter (where is_accepted) as deal_size_usd_minor
-    from offers_in_usd
-    group by all
+    select * from aggregated where is_product_total
 ),
 
 final as (
