@@ -37,7 +37,9 @@ def naive_card_features(attempts: pd.DataFrame, usd_amounts: pd.Series, card_id:
 
 @pytest.fixture(scope="module")
 def card_features(built_workspace) -> pd.DataFrame:
-    return pd.read_parquet(built_workspace.features_dir / "card_features.parquet")
+    """Card features in a fixed order: DuckDB writes Parquet in parallel, so file order varies run to run."""
+    features = pd.read_parquet(built_workspace.features_dir / "card_features.parquet")
+    return features.sort_values(["card_id", "event_timestamp"], kind="stable").reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,9 @@ def test_one_row_per_card_and_instant_plus_cutoff(card_features, random_attempts
 
 
 def test_every_window_feature_matches_naive_computation(card_features, random_attempts, usd_amounts):
-    sample = card_features.sample(n=300, random_state=1)
+    on_30_day_edge = _rows_with_an_attempt_exactly_30_days_before(card_features, random_attempts)
+    assert len(on_30_day_edge) > 0, "fixture must contain events exactly 30 days before a feature timestamp"
+    sample = pd.concat([card_features.sample(n=300, random_state=1), on_30_day_edge.head(50)])
     edge_rows = 0
     for feature_row in sample.itertuples(index=False):
         at = pd.Timestamp(feature_row.event_timestamp)
@@ -73,6 +77,13 @@ def test_every_window_feature_matches_naive_computation(card_features, random_at
             else:
                 assert actual == pytest.approx(value, rel=1e-9, abs=1e-9), (name, feature_row.card_id, at, actual, value)
     assert edge_rows > 0, "sample must include events exactly 30 days before a feature timestamp"
+
+
+def _rows_with_an_attempt_exactly_30_days_before(card_features: pd.DataFrame, attempts: pd.DataFrame) -> pd.DataFrame:
+    """Feature rows stamped exactly 30 days after one of the same card's attempts (the window edge)."""
+    edges = set(zip(attempts.card_id, attempts.attempted_at + pd.Timedelta(days=30)))
+    stamps = pd.to_datetime(card_features.event_timestamp)
+    return card_features[[key in edges for key in zip(card_features.card_id, stamps)]]
 
 
 def test_same_instant_attempts_do_not_see_each_other(card_features, random_attempts):

@@ -11,6 +11,10 @@ def raw(workspace, table: str) -> pd.DataFrame:
     return pd.read_parquet(workspace.raw_dir / table)
 
 
+def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
 @pytest.fixture(scope="module")
 def tables(simulated_workspace):
     import duckdb
@@ -20,8 +24,9 @@ def tables(simulated_workspace):
         interactions = connection.execute("select * from staging.stg_raw__interactions").df()
         holdings = connection.execute("select * from staging.stg_raw__product_holdings").df()
         similarity = connection.execute("select * from marts.product_similarity").df()
-    features = pd.read_parquet(simulated_workspace.features_dir / "customer_features.parquet")
-    affinity = pd.read_parquet(simulated_workspace.features_dir / "customer_product_affinity.parquet")
+    # DuckDB writes Parquet in parallel: sort so that seeded samples pick the same rows every run.
+    features = _sorted(pd.read_parquet(simulated_workspace.features_dir / "customer_features.parquet"), ["customer_id", "event_timestamp"])
+    affinity = _sorted(pd.read_parquet(simulated_workspace.features_dir / "customer_product_affinity.parquet"), ["customer_id", "product", "event_timestamp"])
     return purchases, interactions, holdings, similarity, features, affinity
 
 

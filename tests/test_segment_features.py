@@ -23,7 +23,7 @@ def test_segment_windows_match_naive_computation(built_workspace, random_attempt
     assert not features.duplicated(keys + ["event_timestamp"]).any()
     assert features.event_timestamp.max() <= pd.Timestamp(FEATURE_CUTOFF_AT)
     attempts = random_attempts
-    sample = features.sample(n=200, random_state=3)
+    sample = features.sort_values(keys + ["event_timestamp"]).reset_index(drop=True).sample(n=200, random_state=3)
     for row in sample.itertuples(index=False):
         at = pd.Timestamp(row.event_timestamp)
         in_segment = np.logical_and.reduce([attempts[key] == getattr(row, key) for key in keys])

@@ -8,7 +8,7 @@ import pandas as pd
 def test_decline_training_set_uses_only_earlier_events(warehouse, random_attempts):
     training = warehouse.execute("select * from training.training_issuer_decline").df()
     assert len(training) == len(random_attempts)
-    sample = training.sample(n=150, random_state=5)
+    sample = training.sort_values("attempt_id").reset_index(drop=True).sample(n=150, random_state=5)
     attempts = random_attempts
     for row in sample.itertuples(index=False):
         at = pd.Timestamp(row.attempted_at)
