@@ -39,7 +39,8 @@ import numpy as np
 
 from scoring.errors import ModelArtifactError
 from scoring.feature_store import open_feature_store
-from scoring.online_reads import OnlineRead, ServiceReader
+from scoring.online_reads import OnlineRead, ServiceReader, view_freshness
+from scoring.next_best_offer import OnlineOfferDecider, cross_sell_models_registered
 from scoring.payment_request import REQUEST_TIME_FEATURES, DecisionInputError, FxRates, PaymentRequest, request_time_features
 from scoring.workspace import DBT_PROJECT_DIR, Workspace
 from udfs.decline_actions import DeclineActionPolicy
@@ -126,6 +127,10 @@ class DeclineDecider:
         self._views = self._load_views()
         self._sources = self._feature_sources()
         self._gateway_columns = [index for index, name in enumerate(self.feature_names) if self._sources[name][0] == GATEWAY_VIEW]
+        # The next-best offer for a request naming its customer (None: no cross-sell models yet).
+        self.offers: OnlineOfferDecider | None = (
+            OnlineOfferDecider(workspace, store=self.store) if cross_sell_models_registered(workspace) else None
+        )
 
     @property
     def model_versions(self) -> dict[str, str]:
@@ -266,7 +271,23 @@ class DeclineDecider:
             decision_types = {name: float(p_types[index, column]) for column, name in enumerate(self.type_classes)}
             decisions.append(self._decision(request, onlines[index], base_rows[index], p_request, decision_types,
                                             others[index], gateway_reads[index]))
+        for decision, offer in zip(decisions, self._offers(requests)):
+            decision["next_best_offer"] = offer
         return decisions
+
+    def _offers(self, requests: list[PaymentRequest]) -> list[dict[str, Any] | None]:
+        """Per request: its customer's next-best offer, or None when it names no customer."""
+        named = [request for request in requests if request.customer_id is not None]
+        if not named:
+            return [None] * len(requests)
+        if self.offers is None:
+            unavailable = {"found": False, "product": None, "reason": (
+                "no cross-sell models are registered in this workspace: train them with `payloom run`, then restart")}
+            return [{"customer_id": request.customer_id, **unavailable} if request.customer_id is not None else None
+                    for request in requests]
+        answers = iter(self.offers.offer_many([request.customer_id for request in named],  # type: ignore[misc]
+                                              [request.attempted_at for request in named]))
+        return [next(answers) if request.customer_id is not None else None for request in requests]
 
     def _decision(
         self, request: PaymentRequest, online: OnlineRead, row: np.ndarray, p_decline: np.ndarray,
@@ -281,23 +302,9 @@ class DeclineDecider:
             features.get("decline_ratio_90d"), features.get("gateway_segment_approval_rate_1h"),
             features.get("gateway_segment_approval_rate_7d"),
         )
-        freshness: dict[str, dict[str, Any]] = {}
-        stale_views = set()
-        for view in self._views:
-            event_time = online.event_times[view.name]
-            age = (request.attempted_at - event_time).total_seconds() if event_time is not None else None
-            stale = age is not None and view.ttl_seconds is not None and age > view.ttl_seconds
-            if stale:
-                stale_views.add(view.name)
-            freshness[view.name] = {
-                "found": event_time is not None,
-                "event_timestamp": event_time.isoformat() + "Z" if event_time is not None else None,
-                "age_seconds": age,
-                "ttl_seconds": view.ttl_seconds,
-                "stale": stale,
-                # A row newer than the attempt: the store is ahead of a replayed attempt's instant.
-                "newer_than_attempt": age is not None and age < 0,
-            }
+        freshness = {view.name: view_freshness(online.event_times[view.name], request.attempted_at, view.ttl_seconds)
+                     for view in self._views}
+        stale_views = {name for name, entry in freshness.items() if entry["stale"]}
         candidates = request.candidate_gateways or self.gateways or (request.gateway,)
         ranking = []
         if request.gateway in candidates:

@@ -160,6 +160,7 @@ class PaymentRequest:
     card_expires_on: date | None
     other_approved_cards: int
     candidate_gateways: tuple[str, ...] | None = None
+    customer_id: str | None = None
 
     @classmethod
     def parse(cls, payment: Mapping[str, Any], currencies: list[str] | None = None) -> "PaymentRequest":
@@ -171,6 +172,8 @@ class PaymentRequest:
         `other_approved_cards` an optional non-negative integer (default 0, as dbt's coalesce).
         `candidate_gateways`, optional, the gateways the payment may be routed to (distinct
         non-empty strings; absent or null: every gateway the decider knows).
+        `customer_id`, optional, the payer's customer (a non-empty string): the decision then
+        also carries the customer's next-best offer.
         `currencies`, when given, are the accepted currency codes.
 
         >>> PaymentRequest.parse({"card_id": "c1"})
@@ -204,6 +207,10 @@ class PaymentRequest:
         else:
             values["other_approved_cards"] = _integer(payment, "other_approved_cards", "a non-negative integer (or no value: 0)")
         values["candidate_gateways"] = _gateways(payment)
+        customer_id = payment.get("customer_id")
+        if customer_id is not None and (not isinstance(customer_id, str) or not customer_id.strip()):
+            raise DecisionInputError("customer_id", "a non-empty string (or no value: no offer)", customer_id)
+        values["customer_id"] = customer_id
         return cls(**values)
 
     def entity_row(self) -> dict[str, str]:
