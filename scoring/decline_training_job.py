@@ -163,7 +163,7 @@ def train_decline_job(
               file=echo, flush=True)
     began = time.perf_counter()
     # The optimisation bandit's oracle on the same training set (the decision service's bandit).
-    train_optimization_oracle(workspace, max_trees=min(80, max_trees), seed=seed, echo=echo)
+    train_optimization_oracle(workspace, max_trees=min(60, max_trees), seed=seed, echo=echo)
     seconds["optimization_oracle"] = time.perf_counter() - began
     began = time.perf_counter()
     # Only the scores models: the features and raw views are built already (raw may live elsewhere).

@@ -57,7 +57,7 @@ class OracleReport:
     seconds: float
 
 
-def train_optimization_oracle(workspace: Workspace, *, max_trees: int = 80, max_weight: float = 50.0, seed: int = 0,
+def train_optimization_oracle(workspace: Workspace, *, max_trees: int = 60, max_weight: float = 50.0, seed: int = 0,
                               echo: TextIO | None = sys.stderr) -> OracleReport:
     """Train the oracle on the workspace's decline training set and publish it (module docstring)."""
     began = time.perf_counter()
@@ -78,7 +78,7 @@ def train_optimization_oracle(workspace: Workspace, *, max_trees: int = 80, max_
     approved = (~frame.labels["is_declined"].astype(bool)).astype(np.float64)
     usable = np.isfinite(propensity) & (propensity > 0) & (propensity <= 1)
     booster = train_oracle(context, list(actions), approved, np.where(np.isfinite(propensity), propensity, 0.0),
-                           max_weight=max_weight, num_boost_round=max_trees, max_depth=5, nthread=2, random_state=seed)
+                           max_weight=max_weight, num_boost_round=max_trees, max_depth=4, nthread=1, random_state=seed)
     artifact: ModelArtifact = publish_oracle(
         workspace.model_registry, OPTIMIZATION_ORACLE, booster, context_names,
         training_data={"relation": "training.training_issuer_decline", "rows": int(usable.sum()),
