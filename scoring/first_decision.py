@@ -50,8 +50,24 @@ class OnlineDecision:
             ),
             f"  online features found in {len(found)}/{len(decision['feature_freshness'])} views; "
             f"{len(decision['missing_features'])} missing, {len(decision['stale_features'])} stale",
+            _optimization_line(decision.get("optimization")),
             _offer_line(decision.get("next_best_offer")),
         ])
+
+
+def _optimization_line(optimization: dict[str, Any] | None) -> str:
+    """The bandit's optimisation choice for the payment, in one line."""
+    if optimization is None:
+        return "  optimisation: no optimization_oracle registered"
+    if optimization["chosen_action"] is None:
+        return f"  optimisation: none chosen ({optimization['reason']})"
+    best = max(optimization["candidates"], key=lambda candidate: candidate["predicted_approval"])
+    return (
+        f"  optimisation (bandit, {optimization['policy_name']} {optimization['policy_version']}): "
+        f"{optimization['chosen_action']} with propensity {optimization['propensity']:.3f} of "
+        f"{len(optimization['candidates'])} eligible (best predicted: {best['action']} "
+        f"{best['predicted_approval']:.3f}); logged {optimization['requested_optimization']}"
+    )
 
 
 def _offer_line(offer: dict[str, Any] | None) -> str:

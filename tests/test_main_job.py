@@ -26,7 +26,7 @@ def test_payloom_run_simulates_builds_and_summarises(tmp_path):
                      "feature store (Feast, SQLite online store): 7 feature views materialised",
                      "equals its latest offline row in card_features: yes",
                      "online decision (in-process", "gateways by P(approve): gw_", "online features found in 4/4 views",
-                     "next-best offer for customer ", "(holds ",
+                     "next-best offer for customer ", "(holds ", "optimisation (bandit, optimization_bandit v0001): ",
                      "cross-sell models: cross_sell_propensity v0001", "payoff / BCE net sales", "contact lists of now",
                      "contact list: ", "offers quarantined: "):
         assert expected in out, expected
