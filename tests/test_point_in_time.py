@@ -145,7 +145,7 @@ def test_stage_timings_and_clear_errors(world):
     workspace, _, entities = world
     timings: dict[str, float] = {}
     point_in_time.historical_features(workspace, entities, views=["card_activity"], timings=timings)
-    assert set(timings) == {"entities", "match", "fetch", "place", "to_pandas"}
+    assert set(timings) == {"entities", "index", "match", "place", "to_pandas"}  # the prepared index served
     with pytest.raises(FeatureStoreError, match="an Arrow table needs a timestamp column"):
         point_in_time.historical_features_arrow(workspace, pa.table({"card_id": ["c1"], "event_timestamp": ["2025-01-01"]}),
                                                 views=["card_activity"])
