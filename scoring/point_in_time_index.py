@@ -7,9 +7,11 @@ footer, join keys, format), under `Workspace.point_in_time_index_dir`:
 
 - `rows.arrow`: the n usable feature rows (non-NULL keys and instant) in (key, instant, Parquet
   row) order, plus one all-NULL row that unmatched entity rows point at. Columns: `__stamp` (µs),
-  `__search` (key code * buckets + (µs - first) // grain: one globally sorted int64), `__slots`
-  (the fixed-width features as int64 words, row-major, then validity bit words: a row's features
-  sit in one to three cache lines) and the other features (strings, ...) as Arrow columns.
+  `__search` (key code * buckets + (µs - first) // grain: one globally sorted int64) and the
+  features that are not fixed-width (strings, ...).
+- `slots.npy`: the same n + 1 rows of the fixed-width features (integers, floats, booleans,
+  dates and times) as int64 words, row-major, then validity bit words: a row's features sit in
+  one to three cache lines, where a columnar gather would miss the cache once per feature.
 - `keys.arrow`: one row: each join key's distinct values, the ids of the key tuples present and
   the first row of each tuple.
 - `manifest.json`: the identity, the time grain and the column layout.
@@ -171,38 +173,50 @@ def _encoded(column: pa.ChunkedArray, kind: str) -> np.ndarray:
     >>> _encoded(pa.chunked_array([pa.array([86_400_000_000, None], pa.timestamp("us"))]), "temporal").tolist()
     [86400000000, 0]
     """
-    if kind == "float":
-        return pc.fill_null(column.cast(pa.float64()), float("nan")).to_numpy().view(np.int64)
-    if kind == "boolean":
-        return pc.fill_null(column, False).to_numpy().astype(np.int64)
+    if kind == "float":  # NULL becomes NaN
+        return np.asarray(column.cast(pa.float64()).to_numpy(), dtype=np.float64).view(np.int64)
     if kind == "temporal":
         column = column.cast(pa.int64() if column.type.bit_width == 64 else pa.int32())
-    return np.asarray(pc.fill_null(column, 0).to_numpy(), dtype=np.int64)
+    if column.null_count:
+        column = pc.fill_null(column, False if kind == "boolean" else 0)
+    return np.asarray(column.to_numpy(), dtype=np.int64)
 
 
-def _slot_matrix(table: pa.Table, order: np.ndarray, slot_columns: Sequence[tuple[str, str]]) -> np.ndarray:
-    """(n + 1, width) int64: the slot features of Parquet rows `order`, then validity bit words; the last row all NULL.
+def _validity_words(table: pa.Table, slot_columns: Sequence[tuple[str, str]]) -> np.ndarray:
+    """(words, rows) uint64: bit i % 64 of word i // 64 says slot feature i is not NULL (Parquet order)."""
+    words = np.zeros((-(-len(slot_columns) // 64), table.num_rows), dtype=np.uint64)
+    scratch = np.empty(table.num_rows, dtype=np.uint64)
+    for position, (name, _) in enumerate(slot_columns):
+        shift = np.uint64(position % 64)
+        words[position // 64] |= np.uint64(1) << shift
+        if table[name].null_count:  # clear the bit where NULL, without a new array per feature
+            np.copyto(scratch, table[name].is_null().to_numpy(), casting="unsafe")
+            np.left_shift(scratch, shift, out=scratch)
+            np.bitwise_xor(words[position // 64], scratch, out=words[position // 64])
+    return words
 
-    The features are encoded in Parquet order, then gathered a block of rows at a time, every slot
-    of the block at once, so each cache line of the matrix is written while it is in cache (column
-    by column, each feature would sweep the whole matrix again).
+
+def _write_slots(path: Path, table: pa.Table, order: np.ndarray, slot_columns: Sequence[tuple[str, str]]) -> None:
+    """Write `slots.npy`: (n + 1, width) int64, the slot features of Parquet rows `order`, then the
+    validity words; the last row all NULL (NaN in float slots).
+
+    The matrix is written in place through a memory map of the file. The features are encoded in
+    Parquet order, then gathered a block of rows at a time, every slot of the block at once, so
+    each cache line is written while it is in cache (column by column, each feature would sweep
+    the whole matrix again).
     """
-    count, words = len(order), -(-len(slot_columns) // 64)
-    sources, validity = [], np.zeros((words, table.num_rows), dtype=np.uint64)
-    for position, (name, kind) in enumerate(slot_columns):
-        sources.append(_encoded(table[name], kind))
-        validity[position // 64] |= table[name].is_valid().to_numpy(zero_copy_only=False).astype(np.uint64) << np.uint64(position % 64)
-    sources += list(validity.view(np.int64))
-    matrix = np.empty((count + 1, len(sources)), dtype=np.int64)
+    sources = [_encoded(table[name], kind) for name, kind in slot_columns]
+    sources += list(_validity_words(table, slot_columns).view(np.int64))
+    matrix = np.lib.format.open_memmap(path, mode="w+", dtype=np.int64, shape=(len(order) + 1, max(len(sources), 1)))
     step = 1 << 14
-    for begin in range(0, count, step):
+    for begin in range(0, len(order), step):
         rows = order[begin:begin + step]
         block = matrix[begin:begin + len(rows)]
         for slot, source in enumerate(sources):
             block[:, slot] = source[rows]
-    matrix[count] = 0
-    matrix[count, [position for position, (_, kind) in enumerate(slot_columns) if kind == "float"]] = np.float64("nan").view(np.int64)
-    return matrix
+    matrix[len(order)] = 0
+    matrix[len(order), [position for position, (_, kind) in enumerate(slot_columns) if kind == "float"]] = np.float64("nan").view(np.int64)
+    matrix.flush()
 
 
 @dataclass(frozen=True)
@@ -280,12 +294,11 @@ def _write_index(path: Path, join_keys: Sequence[str], identity: dict, directory
     rows = _sorted_rows(keys, table[TIMESTAMP], distinct, radix)
     slot_columns = [(name, kind) for name in features if (kind := _slot_kind(schema.field(name).type))]
     arrow_columns = [name for name in features if _slot_kind(schema.field(name).type) is None]
-    slots = _slot_matrix(table, rows.order, slot_columns)
+    _write_slots(directory / "slots.npy", table, rows.order, slot_columns)
     table, order = table.select(arrow_columns), pa.array(rows.order)  # frees the slot features' Arrow copies
     columns = {
         "__stamp": _with_null_row(rows.stamps, 0),
         "__search": _with_null_row(rows.search, _NO_ROW),
-        "__slots": pa.FixedSizeListArray.from_arrays(pa.array(slots.reshape(-1)), slots.shape[1]),
         **{name: pa.concat_arrays([table[name].take(order).combine_chunks(), pa.nulls(1, schema.field(name).type)])
            for name in arrow_columns},
     }
@@ -376,11 +389,10 @@ class PointInTimeIndex:
             raise IndexUnsupported(manifest["unsupported"])
         rows = _mapped_table(directory / "rows.arrow")
         keys = _mapped_table(directory / "keys.arrow")
-        slots = rows["__slots"].chunk(0)
         return cls(
             directory=directory, manifest=manifest, schema=ipc.read_schema(pa.py_buffer(rows.schema.metadata[_SCHEMA_KEY])),
             stamps=_numpy_of(rows["__stamp"]), search=_numpy_of(rows["__search"]),
-            slots=slots.values.to_numpy().reshape(-1, slots.type.list_size), columns=rows.select(manifest["arrow_columns"]),
+            slots=np.load(directory / "slots.npy", mmap_mode="r"), columns=rows.select(manifest["arrow_columns"]),
             key_values=tuple(keys[key].chunk(0).values for key in manifest["identity"]["join_keys"]),
             key_ids=keys["__key_ids"].chunk(0).values.to_numpy(), offsets=keys["__offsets"].chunk(0).values.to_numpy(),
         )
@@ -410,22 +422,21 @@ class PointInTimeIndex:
         at or before its instant and not older than `ttl` (none or zero: any age), else the NULL row."""
         codes = self._codes(keys)
         instants = _micros(keys[TIMESTAMP])
-        grain, buckets, null_row = self.manifest["grain"], self.manifest["buckets"], self.manifest["rows"]
-        bucket = np.clip((instants - self.manifest["first_us"]) // grain, -1, buckets - 1)
-        queries = np.where(codes >= 0, codes * buckets + bucket, -1)
-        order = np.argsort(queries)
-        sorted_codes, sorted_instants = codes[order], instants[order]
+        grain, buckets = self.manifest["grain"], self.manifest["buckets"]
+        queries = codes * buckets + np.clip((instants - self.manifest["first_us"]) // grain, -1, buckets - 1)
+        queries[codes < 0] = -1  # searches to row -1, before every key's first row
+        order = np.argsort(queries)  # sorted queries keep the binary search in cache
+        instants, starts = instants[order], self.offsets[np.maximum(codes[order], 0)]
         rows = np.searchsorted(self.search, queries[order], side="right") - 1
-        same_key = (sorted_codes >= 0) & (rows >= self.offsets[np.maximum(sorted_codes, 0)])
         if grain > 1:
-            rows = _stepped_back(self.stamps, rows, same_key, sorted_instants, self.offsets[np.maximum(sorted_codes, 0)])
-            same_key &= rows >= self.offsets[np.maximum(sorted_codes, 0)]
+            rows = _stepped_back(self.stamps, rows, starts, instants)
+        stamps = self.stamps[rows]  # row -1 reads the NULL row's stamp; `rows >= starts` rejects it
+        found = (rows >= starts) & (stamps <= instants)
         width = int(ttl / timedelta(microseconds=1)) if ttl else 0
-        found = same_key & (self.stamps[np.maximum(rows, 0)] <= sorted_instants)
         if width > 0:
-            found &= self.stamps[np.maximum(rows, 0)] >= sorted_instants - min(width, 2**62)
+            found &= stamps >= instants - min(width, 2**62)
         matched = np.empty(len(rows), dtype=np.int64)
-        matched[order] = np.where(found, rows, null_row)
+        matched[order] = np.where(found, rows, self.manifest["rows"])
         return matched
 
     def features(self, rows: np.ndarray, numeric_as_nan: bool) -> dict[str, pa.Array | np.ndarray]:
@@ -443,16 +454,18 @@ class PointInTimeIndex:
         return {name: found[name] for name in self.manifest["features"]}
 
 
-def _stepped_back(stamps: np.ndarray, rows: np.ndarray, same_key: np.ndarray, instants: np.ndarray,
-                  starts: np.ndarray) -> np.ndarray:
-    """With a coarse grain, the searched row may be newer than the instant (same bucket): step back
-    within the key until it is not (rows of one key and bucket are in time order)."""
+def _stepped_back(stamps: np.ndarray, rows: np.ndarray, starts: np.ndarray, instants: np.ndarray) -> np.ndarray:
+    """With a grain above 1 µs, the searched row may be newer than the instant (same bucket): step
+    back within the key until it is not (a key's rows are in time order).
+
+    >>> _stepped_back(np.array([5, 7, 9, 3, 0]), np.array([2, 2, 3]), np.array([0, 0, 3]), np.array([8, 4, 3])).tolist()
+    [1, -1, 3]
+    """
     rows = rows.copy()
-    moving = np.flatnonzero(same_key & (stamps[np.maximum(rows, 0)] > instants))
+    moving = np.flatnonzero((rows >= starts) & (stamps[rows] > instants))
     while len(moving):
         rows[moving] -= 1
-        still = (rows[moving] >= starts[moving]) & (stamps[np.maximum(rows[moving], 0)] > instants[moving])
-        moving = moving[still]
+        moving = moving[(rows[moving] >= starts[moving]) & (stamps[rows[moving]] > instants[moving])]
     return rows
 
 
@@ -481,7 +494,8 @@ def _decoded(words: np.ndarray, valid: np.ndarray, data_type: pa.DataType, kind:
         data = words.astype(data_type.to_pandas_dtype() if kind == "integer" else (np.int64 if data_type.bit_width == 64 else np.int32),
                             copy=False)
         if numeric_as_nan and kind == "integer":
-            values = data.astype(np.float64)
+            values = words.view(np.float64)
+            np.copyto(values, data, casting="unsafe")  # in place: element i is read before it is written
             values[~valid] = np.nan
             return values
     nulls = len(valid) - int(np.count_nonzero(valid))
