@@ -1,4 +1,4 @@
-"""payloom's point-in-time path: Feast's `get_historical_features`, as DuckDB joins bounded by the TTL.
+"""payloom's point-in-time path: Feast's `get_historical_features`, through a prepared index of each feature table.
 
 For each entity row (join keys + `event_timestamp`) and each view of a feature service, the
 newest feature row of the same keys at or before the row's instant is joined, unless it is
@@ -7,7 +7,15 @@ older than the view's TTL, exactly as Feast does. The result has the same column
 writes, with the view specs of `feature_repo/view_specs.py`, so it needs neither Feast nor its
 registry, and it keeps the entity rows in their order.
 
-How, per view, in two passes over the feature table (bench/RESULTS.md has the measurements):
+How, per view (bench/RESULTS.md has the measurements): through the table's *prepared
+point-in-time index* (`scoring/point_in_time_index.py`): its rows sorted by (keys, instant),
+written once as uncompressed Arrow IPC and NumPy files next to the Parquet
+(`Workspace.point_in_time_index_dir`), memory-mapped, and rebuilt whenever the Parquet file
+changes. `prepare_training_index` (or `payloom prepare-training-sets`) builds it ahead; otherwise
+the first call on a table does. A lookup is a vectorised binary search and a gather of the
+matched rows: no Parquet is read. Where the index cannot answer exactly (instants that are not
+naive s/ms/µs timestamps, join keys other than strings and integers, more key combinations than
+an int64 numbers, an unwritable folder), the two-pass path below serves the view:
 
 1. *Match* (narrow: join keys, `event_timestamp` and the Parquet row number only). Feature rows
    and entity rows get time buckets as wide as the TTL, so the rows a window [t - TTL, t] can
@@ -20,6 +28,9 @@ How, per view, in two passes over the feature table (bench/RESULTS.md has the me
    threads, so no ORDER BY over the result. Unmatched rows take an extra NULL row; for pandas,
    DuckDB already turns integer and double features into DOUBLE with NaN (what pandas makes of
    them anyway), so NumPy gathers them straight into the DataFrame's columns.
+
+Both paths return the same values; where a table holds two rows with the same keys and instant
+(dbt's contracts forbid it), either may be served, as in Feast (the index takes the later one).
 
 >>> import pandas as pd, tempfile, duckdb
 >>> from scoring.workspace import Workspace
