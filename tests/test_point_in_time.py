@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from scoring import point_in_time, point_in_time_index
+from scoring import point_in_time, point_in_time_index, point_in_time_index_build
 from scoring.errors import FeatureStoreError
 from scoring.workspace import Workspace
 
@@ -200,7 +200,7 @@ def test_a_coarse_time_grain_still_finds_the_exact_row(tmp_path, world, expected
     """Few key codes * buckets allowed: buckets of about a week, corrected by stepping back over newer rows."""
     _, features, entities = world
     workspace = copied_workspace(tmp_path, world)
-    monkeypatch.setattr(point_in_time_index, "_SEARCH_LIMIT", 31 * 6)
+    monkeypatch.setattr(point_in_time_index_build, "_SEARCH_LIMIT", 31 * 6)
     [directory] = point_in_time.prepare_training_index(workspace, views=["card_activity"]).values()
     assert point_in_time_index.PointInTimeIndex.load(directory).manifest["grain"] > 86_400 * 10**6
     served = point_in_time.historical_features_arrow(workspace, entities, views=["card_activity"])
