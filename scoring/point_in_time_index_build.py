@@ -169,27 +169,44 @@ def _validity_words(table: pa.Table, slot_columns: Sequence[tuple[str, str]]) ->
     return words
 
 
-def _write_slots(path: Path, table: pa.Table, order: np.ndarray, slot_columns: Sequence[tuple[str, str]]) -> None:
-    """Write `slots.npy`: (n + 1, width) int64, the slot features of Parquet rows `order`, then the
-    validity words; the last row all NULL (NaN in float slots).
+def _row_major(table: pa.Table, slot_columns: Sequence[tuple[str, str]]) -> np.ndarray:
+    """(rows, width) int64 in Parquet order: the encoded slot features, then the validity words.
 
-    The matrix is written in place through a memory map of the file. The features are encoded in
-    Parquet order, then gathered a block of rows at a time, every slot of the block at once, so
-    each cache line is written while it is in cache (column by column, each feature would sweep
-    the whole matrix again).
+    Filled a record batch at a time, so each block of rows is written while it is in cache.
     """
-    sources = [_encoded(table[name], kind) for name, kind in slot_columns]
-    sources += list(_validity_words(table, slot_columns).view(np.int64))
-    matrix = np.lib.format.open_memmap(path, mode="w+", dtype=np.int64, shape=(len(order) + 1, max(len(sources), 1)))
-    step = 1 << 14
-    for begin in range(0, len(order), step):
-        rows = order[begin:begin + step]
-        block = matrix[begin:begin + len(rows)]
-        for slot, source in enumerate(sources):
-            block[:, slot] = source[rows]
-    matrix[len(order)] = 0
-    matrix[len(order), [position for position, (_, kind) in enumerate(slot_columns) if kind == "float"]] = np.float64("nan").view(np.int64)
-    matrix.flush()
+    words = -(-len(slot_columns) // 64)
+    if not slot_columns:
+        return np.zeros((table.num_rows, 1), dtype=np.int64)  # one unused slot keeps the file's shape simple
+    matrix = np.empty((table.num_rows, len(slot_columns) + words), dtype=np.int64)
+    begin = 0
+    for batch in table.select([name for name, _ in slot_columns]).to_batches(max_chunksize=1 << 16):
+        part, block = pa.Table.from_batches([batch]), matrix[begin:begin + batch.num_rows]
+        for slot, (name, kind) in enumerate(slot_columns):
+            block[:, slot] = _encoded(part[name], kind)
+        block[:, len(slot_columns):] = _validity_words(part, slot_columns).T.view(np.int64)
+        begin += batch.num_rows
+    return matrix
+
+
+def _write_slots(path: Path, unsorted: np.ndarray, order: np.ndarray, slot_columns: Sequence[tuple[str, str]]) -> None:
+    """Write `slots.npy`: rows `order` of the row-major `unsorted` slots (`_row_major`), then an all-NULL
+    row (NaN in float slots), a block of rows at a time.
+
+    Reordering whole rows (one to three cache lines each) costs one random access per row; reordering
+    feature by feature would cost one per feature and row.
+    """
+    width, step = unsorted.shape[1], 1 << 14
+    null_row = np.zeros(width, dtype=np.int64)
+    null_row[[position for position, (_, kind) in enumerate(slot_columns) if kind == "float"]] = np.float64("nan").view(np.int64)
+    buffer = np.empty((step, width), dtype=np.int64)  # reused: no fresh pages per block
+    with path.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.int64)),
+                                                      "fortran_order": False, "shape": (len(order) + 1, width)})
+        for begin in range(0, len(order), step):
+            rows = order[begin:begin + step]
+            np.take(unsorted, rows, axis=0, out=buffer[:len(rows)])
+            handle.write(buffer[:len(rows)].data)
+        handle.write(null_row.data)
 
 
 @dataclass(frozen=True)
@@ -261,14 +278,16 @@ def _write_index(path: Path, join_keys: Sequence[str], identity: dict, directory
         return
     schema = pq.read_schema(path)
     features = [name for name in schema.names if name not in (*join_keys, TIMESTAMP)]
-    table = pq.read_table(path, columns=[TIMESTAMP, *features])
+    table = pq.read_table(path, columns=[TIMESTAMP, *features], pre_buffer=False)  # pre-buffering cost 2x the CPU here
     if source_identity(path, join_keys) != identity:
         raise FeatureStoreError(f"feature table {path} changed while it was being indexed; run the call again")
     rows = _sorted_rows(keys, table[TIMESTAMP], distinct, radix)
     slot_columns = [(name, kind) for name in features if (kind := _slot_kind(schema.field(name).type))]
     arrow_columns = [name for name in features if _slot_kind(schema.field(name).type) is None]
-    _write_slots(directory / "slots.npy", table, rows.order, slot_columns)
+    unsorted = _row_major(table, slot_columns)
     table, order = table.select(arrow_columns), pa.array(rows.order)  # frees the slot features' Arrow copies
+    _write_slots(directory / "slots.npy", unsorted, rows.order, slot_columns)
+    del unsorted
     columns = {
         "__stamp": _with_null_row(rows.stamps, 0),
         "__search": _with_null_row(rows.search, _NO_ROW),
