@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -143,11 +144,16 @@ class PointInTimeIndex:
         """The features of index `rows`, in the table's column order: Arrow arrays, or, `numeric_as_nan`,
         the integer and double features as new float64 arrays with NaN for NULL."""
         gathered = _gathered_slots(self.slots, rows)
-        slot_count = len(self.manifest["slot_columns"])
+        slot_count, nullable = len(self.manifest["slot_columns"]), set(self.manifest["nullable"])
+        matched = rows != self.manifest["rows"]  # what a feature without NULLs in the table is valid at
         found: dict[str, pa.Array | np.ndarray] = {}
         for position, (name, kind) in enumerate(self.manifest["slot_columns"]):
-            valid = (gathered[slot_count + position // 64].view(np.uint64) >> np.uint64(position % 64)) & np.uint64(1)
-            found[name] = _decoded(gathered[position], valid.astype(bool), self.schema.field(name).type, kind, numeric_as_nan)
+            data_type = self.schema.field(name).type
+            if numeric_as_nan and pa.types.is_float64(data_type):
+                found[name] = gathered[position].view(np.float64)  # NULL was stored as NaN
+                continue
+            valid = _valid_bits(gathered[slot_count + position // 64], position) if name in nullable else matched
+            found[name] = _decoded(gathered[position], valid, data_type, kind, numeric_as_nan)
         if self.manifest["arrow_columns"]:
             indices = pa.array(rows)
             found.update({name: self.columns[name].take(indices) for name in self.manifest["arrow_columns"]})
@@ -182,14 +188,23 @@ def _gathered_slots(slots: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return gathered
 
 
+def _valid_bits(words: np.ndarray, position: int) -> np.ndarray:
+    """Bit `position % 64` of each int64 validity word, as booleans, read from the one byte that holds it.
+
+    >>> _valid_bits(np.array([0b101, 1 << 9], dtype=np.int64), 9).tolist(), _valid_bits(np.array([0b101]), 2).tolist()
+    ([False, True], [True])
+    """
+    bit = position % 64
+    byte = bit // 8 if sys.byteorder == "little" else 7 - bit // 8
+    return (words.view(np.uint8)[byte::8] & np.uint8(1 << (bit % 8))) != 0
+
+
 def _decoded(words: np.ndarray, valid: np.ndarray, data_type: pa.DataType, kind: str, numeric_as_nan: bool) -> pa.Array | np.ndarray:
     """One slot feature back in its own type (see `PointInTimeIndex.features`); `words` is a fresh array."""
     if kind == "boolean":
         data = np.packbits(words != 0, bitorder="little")
     elif kind == "float":
         data = words.view(np.float64) if pa.types.is_float64(data_type) else words.view(np.float64).astype(np.float32)
-        if numeric_as_nan and pa.types.is_float64(data_type):
-            return data  # NULL was stored as NaN
     else:
         data = words.astype(data_type.to_pandas_dtype() if kind == "integer" else (np.int64 if data_type.bit_width == 64 else np.int32),
                             copy=False)

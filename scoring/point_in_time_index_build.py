@@ -29,7 +29,7 @@ from scoring.errors import FeatureStoreError
 
 __all__ = ["IndexUnsupported", "build_index", "source_identity", "key_tuple_ids", "key_family", "epoch_micros", "TIMESTAMP", "SCHEMA_KEY"]
 
-FORMAT = 1
+FORMAT = 2
 TIMESTAMP = "event_timestamp"
 SCHEMA_KEY = b"payloom.features"  # rows.arrow's metadata: the features' own Arrow schema
 _SEARCH_LIMIT = 2**62  # key codes * buckets stays below it: no int64 overflow, room for -1 and the NULL row
@@ -284,6 +284,7 @@ def _write_index(path: Path, join_keys: Sequence[str], identity: dict, directory
     rows = _sorted_rows(keys, table[TIMESTAMP], distinct, radix)
     slot_columns = [(name, kind) for name in features if (kind := _slot_kind(schema.field(name).type))]
     arrow_columns = [name for name in features if _slot_kind(schema.field(name).type) is None]
+    nullable = [name for name, _ in slot_columns if table[name].null_count]
     unsorted = _row_major(table, slot_columns)
     table, order = table.select(arrow_columns), pa.array(rows.order)  # frees the slot features' Arrow copies
     _write_slots(directory / "slots.npy", unsorted, rows.order, slot_columns)
@@ -301,7 +302,7 @@ def _write_index(path: Path, join_keys: Sequence[str], identity: dict, directory
         "__key_ids": _list_of(pa.array(rows.key_ids, pa.int64())), "__offsets": _list_of(pa.array(rows.offsets, pa.int64())),
     }))
     manifest = {"identity": identity, "rows": len(rows.order), "first_us": rows.first_us, "grain": rows.grain, "buckets": rows.buckets,
-                "radices": [len(values) for values in distinct], "slot_columns": slot_columns,
+                "radices": [len(values) for values in distinct], "slot_columns": slot_columns, "nullable": nullable,
                 "arrow_columns": arrow_columns, "features": features}
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
