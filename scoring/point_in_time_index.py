@@ -93,7 +93,7 @@ class PointInTimeIndex:
         return cls(
             directory=directory, manifest=manifest, schema=ipc.read_schema(pa.py_buffer(rows.schema.metadata[SCHEMA_KEY])),
             stamps=_numpy_of(rows["__stamp"]), search=_numpy_of(rows["__search"]),
-            slots=np.load(directory / "slots.npy", mmap_mode="r"), columns=rows.select(manifest["arrow_columns"]),
+            slots=np.load(directory / "slots.npy", mmap_mode="r").view(np.ndarray), columns=rows.select(manifest["arrow_columns"]),
             key_values=tuple(keys[key].chunk(0).values for key in manifest["identity"]["join_keys"]),
             key_ids=keys["__key_ids"].chunk(0).values.to_numpy(), offsets=keys["__offsets"].chunk(0).values.to_numpy(),
         )
@@ -112,9 +112,11 @@ class PointInTimeIndex:
             except pa.ArrowInvalid as error:
                 raise IndexUnsupported(f"entity column {key} does not fit {distinct.type}: {error}") from error
         ids = key_tuple_ids(columns, self.key_values)
-        if len(self.key_ids) != int(np.prod(self.manifest["radices"], dtype=object)):
-            position = np.minimum(np.searchsorted(self.key_ids, ids), max(len(self.key_ids) - 1, 0))
-            ids = np.where((ids >= 0) & (self.key_ids[position] == ids), position, -1) if len(self.key_ids) else ids * 0 - 1
+        if not len(self.key_ids):  # no usable feature rows
+            return np.full(len(ids), -1, dtype=np.int64)
+        if len(self.key_ids) != int(np.prod(self.manifest["radices"], dtype=object)):  # some combinations absent: rank the ids
+            position = np.minimum(np.searchsorted(self.key_ids, ids), len(self.key_ids) - 1)
+            ids = np.where((ids >= 0) & (self.key_ids[position] == ids), position, -1)
         ids[~keys[TIMESTAMP].is_valid().to_numpy(zero_copy_only=False)] = -1
         return ids
 
