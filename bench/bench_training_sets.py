@@ -19,7 +19,7 @@ Every path starts from the same pandas entity frame, and each timing covers the 
 (entity conversion, joins, result conversion). The four warm calls run interleaved, `--rounds`
 times (default 2), and each path keeps its best round, so load from other processes hits both
 alike; the CPU seconds of the process (all threads) are recorded too, as they drift less on a
-shared machine. Feast has no cold/warm split: its best round is the baseline of every ratio.
+shared machine. Python's garbage is collected before every timed call. Feast has no cold/warm split: its best round is the baseline of every ratio.
 It checks that Feast and payloom return identical rows, then prints and writes the times, the
 ratios (`ratio_<what>_vs_feast`) and payloom's stage breakdown (best warm pandas round) to
 bench/results/training_sets.json.
@@ -30,6 +30,7 @@ bench/results/training_sets.json.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -94,7 +95,9 @@ def entity_rows(rows: int, cards: int, seed: int) -> pd.DataFrame:
 
 
 def timed(call) -> tuple[object, float, float]:
-    """(what `call()` returns, wall seconds, CPU seconds of the process)."""
+    """(what `call()` returns, wall seconds, CPU seconds of the process). Python's garbage is
+    collected first, so no call pays for collecting what an earlier call (Feast's or payloom's) left."""
+    gc.collect()
     began, cpu_began = time.perf_counter(), time.process_time()
     result = call()
     return result, time.perf_counter() - began, time.process_time() - cpu_began
