@@ -19,10 +19,10 @@ Every path starts from the same pandas entity frame, and each timing covers the 
 (entity conversion, joins, result conversion). The four warm calls run interleaved, `--rounds`
 times (default 2), and each path keeps its best round, so load from other processes hits both
 alike; the CPU seconds of the process (all threads) are recorded too, as they drift less on a
-shared machine. Python's garbage is collected before every timed call. Feast has no cold/warm split: its best round is the baseline of every ratio.
-It checks that Feast and payloom return identical rows, then prints and writes the times, the
-ratios (`ratio_<what>_vs_feast`) and payloom's stage breakdown (best warm pandas round) to
-bench/results/training_sets.json.
+shared machine. Python's garbage is collected before every timed call. Feast has no cold/warm
+split: its best round is the baseline of every ratio. It checks that Feast and payloom return
+identical rows, then prints and writes the times, the ratios (`ratio_<what>_vs_feast`) and
+payloom's stage breakdown (best warm pandas round) to bench/results/training_sets.json.
 
     .venv/bin/python bench/bench_training_sets.py [--entity-rows 1000000] [--feature-rows 10000000] [--rounds 2]
 """

@@ -94,7 +94,11 @@ def key_family(data_type: pa.DataType) -> str | None:
 
 
 def _check_schema(schema: pa.Schema, join_keys: Sequence[str]) -> None:
-    """Raise IndexUnsupported unless the instant is a naive s/ms/µs timestamp and the keys strings or integers."""
+    """Raise IndexUnsupported unless the instant is a naive s/ms/µs timestamp and the keys strings or integers
+    (a table lacking them is left to the two-pass path, which names what is missing)."""
+    absent = [column for column in (*join_keys, TIMESTAMP) if column not in schema.names]
+    if absent:
+        raise IndexUnsupported(f"the table lacks columns {', '.join(absent)}")
     stamp = schema.field(TIMESTAMP).type
     if not (pa.types.is_timestamp(stamp) and stamp.tz is None and stamp.unit in ("s", "ms", "us")):
         raise IndexUnsupported(f"{TIMESTAMP} is {stamp}; the index needs a naive timestamp in s, ms or us")

@@ -235,3 +235,9 @@ def test_tables_the_index_cannot_serve_take_the_two_pass_path(tmp_path, world, e
 
 def plain_list(column: pd.Series) -> list:
     return [plain(value) for value in column]
+
+
+def test_a_feature_table_without_the_view_columns_is_named(tmp_path, world):
+    workspace = copied_workspace(tmp_path, world, world[1].drop(columns=["event_timestamp"]))
+    with pytest.raises(FeatureStoreError, match=r"card_features\.parquet lacks columns event_timestamp of view card_activity"):
+        point_in_time.historical_features(workspace, world[2], views=["card_activity"])
