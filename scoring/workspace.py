@@ -143,6 +143,11 @@ class Workspace:
         )
 
     @property
+    def point_in_time_index_dir(self) -> Path:
+        """Where the prepared point-in-time indexes of the feature tables live (rebuilt when a table changes)."""
+        return self.features_dir / ".pit_index"
+
+    @property
     def online_store(self) -> str:
         """`redis` or `sqlite`: where Feast serves this workspace's online features from."""
         return "sqlite" if self.redis_address is None else "redis"
