@@ -234,6 +234,9 @@ def open_feature_store(workspace: Workspace) -> "FeatureStore":
     from feast import FeatureStore, RepoConfig
 
     settings = feature_store_settings(workspace)
+    if workspace.offline_store == "spark":
+        # The SparkSession Feast starts in this process runs Python workers with this interpreter.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     registry = Path(settings["registry"])
     if not registry.is_file():
         raise FeatureStoreError(f"no Feast registry at {registry}: run apply_feature_store(workspace) first")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -10,6 +11,9 @@ import duckdb
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Any SparkSession a test process starts (Feast's Spark offline store, Spark scoring) runs its
+# Python workers with this interpreter, which can import payloom; the first session fixes it.
+os.environ["PYSPARK_PYTHON"] = sys.executable
 
 import raw_factory  # noqa: E402
 from redis_process import RedisServer, free_port, redis_executable  # noqa: E402

@@ -25,7 +25,8 @@ VALUE_TOLERANCE = 1e-5  # regression values (float32 sums of leaves around 1-10)
 def spark():
     from pyspark.sql import SparkSession
 
-    # The Python workers must import payloom: this interpreter, not the system's python3.
+    # The Python workers must import payloom: this interpreter, not the system's python3
+    # (tests/conftest.py sets it for the process; a session started earlier keeps what it had).
     os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (SparkSession.builder.master("local[2]").appName("payloom-spark-scoring")
                .config("spark.sql.shuffle.partitions", "2").config("spark.ui.enabled", "false")
