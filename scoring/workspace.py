@@ -45,6 +45,8 @@ __all__ = [
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 FEATURE_REPO_DIR = PROJECT_ROOT / "feature_repo"
+SPARK_CONF_DIR = DBT_PROJECT_DIR / "spark_conf"
+"""Spark's log4j2.properties for the local `spark` target (errors only); used unless SPARK_CONF_DIR is set."""
 
 ONLINE_STORE_ENV = "PAYLOOM_ONLINE_STORE"
 """`sqlite` (the default when unset or empty) or `redis`."""
@@ -135,6 +137,7 @@ class Workspace:
     def dbt_environment(self) -> dict[str, str]:
         """Environment variables that point profiles.yml at this workspace."""
         return {
+            "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
             **os.environ,
             "PAYLOOM_WAREHOUSE": str(self.warehouse),
             "PAYLOOM_FEATURES_DIR": str(self.features_dir),
