@@ -9,7 +9,9 @@ In process (SQLite store), p50 / p99 over many calls, cycling over different pay
   entities (what a Feast user calls);
 - payloom's direct read (`scoring.online_reads.ServiceReader`), 1 and 100 entities;
 - `DeclineDecider.decide` end to end (read + request-time features + both compiled forests +
-  policy + gateway ranking), and `decide_many` of 100 payments.
+  policy + gateway ranking), and `decide_many` of 100 payments;
+- `DeclineDecider.decide` with the payer's next-best offer (`customer_id` in the request), and
+  the offer alone (`OnlineOfferDecider.offer`).
 
 Over HTTP on loopback, per online store (`--stores sqlite,redis`; Redis: a redis-server started
 here on a free port, the workspace copied, applied and materialised into it): the service runs
@@ -73,7 +75,7 @@ def real_payments(workspace: Workspace, count: int) -> list[dict[str, Any]]:
         cursor = connection.execute(
             f"""
             select features.{', features.'.join(TEXT_FIELDS[:-1])}, facts.currency_code, facts.amount_minor,
-                   features.attempted_at, facts.card_expires_on, features.other_approved_cards
+                   features.attempted_at, facts.card_expires_on, features.other_approved_cards, facts.customer_id
             from intermediate.int_authorization_features as features
             inner join marts.fct_authorizations as facts using (attempt_id)
             order by features.attempted_at desc
@@ -89,6 +91,7 @@ def real_payments(workspace: Workspace, count: int) -> list[dict[str, Any]]:
         payment["attempted_at"] = row["attempted_at"].isoformat() + "Z"
         payment["card_expires_on"] = row["card_expires_on"].isoformat() if row["card_expires_on"] is not None else None
         payment["other_approved_cards"] = int(row["other_approved_cards"])
+        payment["customer_id"] = row["customer_id"]
         payments.append(payment)
     return payments
 
@@ -118,6 +121,8 @@ def in_process(workspace: Workspace, payments: list[dict[str, Any]], calls: int)
     results["decider_startup_seconds"] = time.perf_counter() - began
     store, reader = decider.store, ServiceReader(decider.store, FEATURE_SERVICE)
     service = store.get_feature_service(FEATURE_SERVICE)
+    with_customer = payments
+    payments = [{key: value for key, value in payment.items() if key != "customer_id"} for payment in payments]
     rows = [decider.parse(payment).entity_row() for payment in payments]
     batches = [rows[start: start + 100] for start in range(0, len(rows) - 99, 100)]
 
@@ -130,6 +135,11 @@ def in_process(workspace: Workspace, payments: list[dict[str, Any]], calls: int)
     results.update(percentiles("feast_read_100_entities", timed_cycle(feast_read, batches, max(20, calls // 20), warmup=3)))
     results.update(percentiles("payloom_read_100_entities", timed_cycle(reader.read_many, batches, max(20, calls // 20), warmup=3)))
     results.update(percentiles("decide_1_payment", timed_cycle(decider.decide, payments, calls)))
+    if decider.offers is not None:
+        # The same payments naming their customer: + the next-best offer (two more reads, 2 x ~7 candidates scored).
+        results.update(percentiles("decide_1_payment_with_offer", timed_cycle(decider.decide, with_customer, calls)))
+        customers = [(payment["customer_id"], decider.parse(payment).attempted_at) for payment in with_customer]
+        results.update(percentiles("offer_1_customer", timed_cycle(lambda pair: decider.offers.offer(*pair), customers, calls)))
     payment_batches = [payments[start: start + 100] for start in range(0, len(payments) - 99, 100)]
     results.update(percentiles("decide_many_100_payments", timed_cycle(decider.decide_many, payment_batches, max(20, calls // 20), warmup=3)))
     for size in ("1_entity", "100_entities"):

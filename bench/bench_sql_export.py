@@ -8,11 +8,18 @@ features, 5% missing), scored with:
 - `select sum(score_<model>_sql(...))` in DuckDB: the exported macro (`scoring.sql_export`),
   from the database file it was installed into,
 
+and with `--spark`, on a local SparkSession (`local[2]`) reading the same rows from Parquet:
+
+- `scoring.spark_scoring.score_with_compiled_model`: the compiled library in an Arrow UDF
+  (`mapInArrow`), summed by Spark;
+- `scoring.spark_scoring.score_with_sql_export`: the model's Spark SQL export, summed by Spark
+  (its analysis time included; the first run's is reported as `spark_sql_export_first_run_seconds`),
+
 each the best of `--repeats` after a warm-up, as rows/s and ratios against the baseline. The
 macro's time includes DuckDB binding it (seconds for 200 trees), reported separately as
 `duckdb_sql_macro_bind_seconds` (a one-row query). Writes bench/results/sql_export.json.
 
-    .venv/bin/python bench/bench_sql_export.py [--rows 1000000] [--repeats 1]
+    .venv/bin/python bench/bench_sql_export.py [--rows 1000000] [--repeats 1] [--spark]
 """
 
 from __future__ import annotations
@@ -41,10 +48,51 @@ from udfs.sql_calls import score_call  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "sql_export.json"
 
 
+def spark_figures(matrix: np.ndarray, work: Path, repeats: int, baseline: float, reference: np.ndarray) -> dict[str, float]:
+    """rows/s of the Spark Arrow UDF and of the Spark SQL export on the same rows (module docstring)."""
+    import pyarrow.parquet as pq
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+
+    from scoring.spark_scoring import score_with_compiled_model, score_with_sql_export
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    path = work / "features.parquet"
+    pq.write_table(pa.table({f"f{index}": matrix[:, index] for index in range(FEATURES)}), path)
+    began = time.perf_counter()
+    spark = (SparkSession.builder.master("local[2]").appName("payloom-bench").config("spark.ui.enabled", "false")
+             .config("spark.sql.shuffle.partitions", "2").config("spark.driver.memory", "4g")
+             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    figures = {"spark_session_start_seconds": time.perf_counter() - began}
+    frame = spark.read.parquet(str(path))
+    frame.createOrReplaceTempView("features")
+    frame.count()
+    compiled = score_with_compiled_model(frame, work / "registry", "bench_model")
+    began = time.perf_counter()
+    exported = score_with_sql_export(spark, work / "registry", "bench_model", "features")
+    total = exported.agg(F.sum("score_bench_model")).collect()[0][0]
+    figures["spark_sql_export_first_run_seconds"] = time.perf_counter() - began
+    figures["abs_difference_of_sums_spark_sql_export_vs_xgboost"] = abs(float(total) - float(reference.sum()))
+    compiled_total = compiled.agg(F.sum("score_bench_model")).collect()[0][0]
+    figures["abs_difference_of_sums_spark_arrow_udf_vs_xgboost"] = abs(float(compiled_total) - float(reference.sum()))
+    timings = {
+        "spark_arrow_udf": lambda: compiled.agg(F.sum("score_bench_model")).collect(),
+        "spark_sql_export": lambda: score_with_sql_export(spark, work / "registry", "bench_model", "features")
+        .agg(F.sum("score_bench_model")).collect(),
+    }
+    for name, function in timings.items():
+        figures[f"{name}_rows_per_second"] = len(matrix) / best_seconds(function, repeats)
+        figures[f"ratio_{name}_vs_xgboost_inplace_predict"] = figures[f"{name}_rows_per_second"] / baseline
+    spark.stop()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--spark", action="store_true", help="also score on a local SparkSession (Arrow UDF and SQL export)")
     arguments = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="payloom-bench-sql-export-"))
     figures: dict[str, float] = {}
@@ -85,6 +133,8 @@ def main() -> None:
     for name in ("duckdb_compiled_udf", "duckdb_sql_macro"):
         figures[f"ratio_{name}_vs_xgboost_inplace_predict"] = figures[f"{name}_rows_per_second"] / baseline
     figures["ratio_duckdb_sql_macro_vs_duckdb_compiled_udf"] = figures["duckdb_sql_macro_rows_per_second"] / figures["duckdb_compiled_udf_rows_per_second"]
+    if arguments.spark:
+        figures.update(spark_figures(matrix, work, arguments.repeats, baseline, reference))
     figures["rows"] = arguments.rows
     figures["cpu_count"] = os.cpu_count() or 0
 

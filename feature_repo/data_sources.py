@@ -55,3 +55,6 @@ customer_features_source = _parquet_source("customer_features", owner=CUSTOMER_O
 customer_product_affinity_source = _parquet_source(
     "customer_product_affinity", owner=CUSTOMER_OWNER, domain="customers", pii=True
 )
+holding_pattern_affinity_source = _parquet_source(
+    "holding_pattern_affinity", owner=CUSTOMER_OWNER, domain="customers", pii=False
+)

@@ -99,6 +99,18 @@ customer = Entity(
     tags={"domain": "customers", "pii": "true"},
 )
 
+holding_pattern = Entity(
+    name="holding_pattern",
+    join_keys=["holding_pattern"],
+    value_type=ValueType.STRING,
+    description=(
+        "The set of products a customer holds, named by the held products in dbt var products order "
+        "joined by '+' ('none' when nothing is held): the key of nearest-customer affinities."
+    ),
+    owner=CUSTOMER_OWNER,
+    tags={"domain": "customers", "pii": "false"},
+)
+
 product = Entity(
     name="product",
     join_keys=["product"],

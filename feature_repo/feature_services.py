@@ -13,6 +13,7 @@ from feature_views import (
     customer_product_affinity_fv,
     customer_profile_fv,
     gateway_segment_fv,
+    holding_pattern_neighbours_fv,
     issuer_merchant_category_fv,
 )
 
@@ -38,4 +39,17 @@ cross_sell_v1_service = FeatureService(
     ),
     owner=CUSTOMER_OWNER,
     tags={"domain": "customers", "pii": "true", "model": "cross_sell", "version": "1"},
+)
+
+cross_sell_v2_service = FeatureService(
+    name="cross_sell_v2",
+    features=[customer_profile_fv, customer_product_affinity_fv, holding_pattern_neighbours_fv],
+    description=(
+        "Features of the cross-sell models as they are trained (int_cross_sell_candidates): v1 plus "
+        "the nearest-customer affinity of the candidate product to the customer's holding pattern. "
+        "Entity rows carry customer_id, product and holding_pattern (the held products of the "
+        "customer_profile row, in dbt var products order, joined by '+'; 'none' for no holdings)."
+    ),
+    owner=CUSTOMER_OWNER,
+    tags={"domain": "customers", "pii": "true", "model": "cross_sell", "version": "2"},
 )

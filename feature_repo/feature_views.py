@@ -20,6 +20,7 @@ from data_sources import (
     customer_features_source,
     customer_product_affinity_source,
     gateway_segment_features_source,
+    holding_pattern_affinity_source,
     issuer_merchant_category_features_source,
 )
 from dbt_contract import feature_fields
@@ -31,6 +32,7 @@ from entities import (
     card_network,
     customer,
     gateway,
+    holding_pattern,
     issuer,
     issuer_country,
     merchant_category,
@@ -159,5 +161,27 @@ customer_product_affinity_fv = FeatureView(
         "pii": "true",
         "dbt_model": "customer_product_affinity",
         "grain": "customer x instant x product",
+    },
+)
+
+holding_pattern_neighbours_fv = FeatureView(
+    name="holding_pattern_neighbours",
+    entities=[holding_pattern, product],
+    ttl=VIEW_SPECS["holding_pattern_neighbours"].ttl,
+    schema=feature_fields("holding_pattern_affinity", join_keys=["holding_pattern", "product"]),
+    source=holding_pattern_affinity_source,
+    online=True,
+    description=(
+        "Nearest-customer (user-based collaborative filtering) affinity of a product to a holding "
+        "pattern: the similarity-weighted share of the most similar customers that hold it (dbt "
+        "holding_pattern_affinity). TTL 31 days: one snapshot per month, stamped at the month's "
+        "start and used for the whole month, so a current row is under 31 days old."
+    ),
+    owner=CUSTOMER_OWNER,
+    tags={
+        "domain": "customers",
+        "pii": "false",
+        "dbt_model": "holding_pattern_affinity",
+        "grain": "holding pattern x product x month",
     },
 )

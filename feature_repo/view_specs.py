@@ -38,6 +38,7 @@ VIEW_SPECS: dict[str, ViewSpec] = {
                  ("gateway", "card_network", "issuer_country", "transaction_type"), timedelta(days=2)),
         ViewSpec("customer_profile", "customer_features", ("customer_id",), timedelta(days=7)),
         ViewSpec("customer_product_affinity", "customer_product_affinity", ("customer_id", "product"), timedelta(days=7)),
+        ViewSpec("holding_pattern_neighbours", "holding_pattern_affinity", ("holding_pattern", "product"), timedelta(days=31)),
     )
 }
 
@@ -45,4 +46,5 @@ VIEW_SPECS: dict[str, ViewSpec] = {
 SERVICE_VIEWS: dict[str, tuple[str, ...]] = {
     "issuer_decline_v1": ("card_activity", "bin_merchant_category_activity", "issuer_merchant_category_activity", "gateway_segment_activity"),
     "cross_sell_v1": ("customer_profile", "customer_product_affinity"),
+    "cross_sell_v2": ("customer_profile", "customer_product_affinity", "holding_pattern_neighbours"),
 }

@@ -155,6 +155,14 @@ class OptimizationBandit:
                                f"add it to the eligibility table")
         return actions
 
+    def has_rules(self, key: Sequence[Any]) -> bool:
+        """Whether the eligibility table has actions for `key` (values of `key_columns`)."""
+        return tuple(key) in self._rules
+
+    def rule_keys(self) -> list[tuple]:
+        """Every key the eligibility table has actions for."""
+        return list(self._rules)
+
     def decide(self, decision_id: str, context: Mapping[str, Any]) -> BanditDecision:
         """One payment's decision; `context` holds the key columns and the context features (None = missing)."""
         return self.decide_table(pa.table({"decision_id": [decision_id], **{name: [context.get(name)] for name in (*self.key_columns, *self.context_features)}}))[0]
@@ -166,15 +174,25 @@ class OptimizationBandit:
             raise RoutingError(f"{self.name} needs columns {', '.join(missing)}; expected decision_id, {', '.join(self.key_columns)} "
                                f"and the oracle's context features {', '.join(self.context_features)}")
         keys = list(zip(*(payments[key].to_pylist() for key in self.key_columns)))
+        context = np.column_stack([np.asarray(payments[name].to_numpy(zero_copy_only=False), dtype=np.float64)
+                                   for name in self.context_features]) if self.context_features else np.zeros((payments.num_rows, 0))
+        return self.decide_matrix(payments["decision_id"].to_pylist(), keys, context)
+
+    def decide_matrix(self, decision_ids: Sequence[str], keys: Sequence[tuple], context: np.ndarray) -> list[BanditDecision]:
+        """Decisions from a context matrix (rows: decisions; columns: `context_features`, NaN =
+        missing) and each decision's eligibility key (values of `key_columns`), in order."""
+        context = np.asarray(context, dtype=np.float64)
+        if context.ndim != 2 or context.shape != (len(decision_ids), len(self.context_features)) or len(keys) != len(decision_ids):
+            raise RoutingError(f"{self.name}: expected one key and one context row of {len(self.context_features)} features "
+                               f"per decision ({len(decision_ids)}), got {len(keys)} keys and a {context.shape} matrix")
         actions = [self.eligible_actions(key) for key in keys]
         counts = np.array([len(a) for a in actions])
-        rows = np.repeat(np.arange(payments.num_rows), counts)
+        rows = np.repeat(np.arange(len(decision_ids)), counts)
         flat_actions = [action for group in actions for action in group]
-        context = [np.asarray(payments[name].to_numpy(zero_copy_only=False), dtype=np.float64)[rows] for name in self.context_features]
         encodings = action_encodings(flat_actions)
-        predicted = self.artifact.forest.predict([*context, *encodings.T]).astype(np.float64)[:, 0]
+        predicted = self.artifact.forest.predict_matrix(np.column_stack([context[rows], encodings]))[:, 0].astype(np.float64)
         decisions, start = [], 0
-        for decision_id, group in zip(payments["decision_id"].to_pylist(), actions):
+        for decision_id, group in zip(decision_ids, actions):
             scores = predicted[start:start + len(group)].tolist()
             start += len(group)
             probabilities = self.policy.probabilities(scores)

@@ -77,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     parity.add_argument("--seed", type=int, default=0)
     parity.add_argument("--quiet", action="store_true")
 
+    load = commands.add_parser("load-decisions", help="append the decision service's spooled decisions to the decision log "
+                               "(decisions.decision_log in the warehouse)")
+    load.add_argument("--workspace", default="build")
+
     summary = commands.add_parser("summary", help="print row counts of a built workspace")
     summary.add_argument("--workspace", default="build")
 
@@ -119,6 +123,22 @@ def _export_sql(arguments: argparse.Namespace) -> None:
         print(f"wrote {export.function_name}: {export.model} {export.version} as {export.dialect} SQL to {arguments.output}")
     elif not arguments.install_into:
         print(export.script, end="")
+
+
+def _load_decisions(workspace: Workspace) -> None:
+    import duckdb
+
+    from scoring.decision_spool import SPOOL_FOLDER, load_spooled_decisions
+
+    if not workspace.warehouse.exists():
+        raise PayloomError(f"{workspace.warehouse} does not exist: give the --workspace the service ran on")
+    with duckdb.connect(str(workspace.warehouse)) as connection:
+        load = load_spooled_decisions(connection, workspace.root / SPOOL_FOLDER)
+    result = load.append
+    quarantined = sum(result.quarantined.values())
+    print(f"decision spool: {load.files} files, {load.rows} decisions: {result.written} written to decisions.decision_log, "
+          f"{result.already_logged} already logged, {result.duplicates_in_batch} duplicates, {quarantined} quarantined"
+          + (f" ({', '.join(f'{reason}: {count}' for reason, count in result.quarantined.items())})" if quarantined else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
                                           retrain_every=arguments.retrain_every, out_dir=arguments.out).format())
         elif arguments.command == "export-sql":
             _export_sql(arguments)
+        elif arguments.command == "load-decisions":
+            _load_decisions(Workspace.at(arguments.workspace))
         elif arguments.command == "summary":
             print(summarize_workspace(Workspace.at(arguments.workspace)).format())
     except PayloomError as error:

@@ -87,28 +87,48 @@ class ScoredOffer:
 class CrossSellDecider:
     """Scores a customer's candidates with the promoted cross-sell models of a registry."""
 
-    def __init__(self, registry: ModelRegistry | Path | str, contact_costs_usd_minor: Mapping[str, float]):
+    def __init__(self, registry: ModelRegistry | Path | str, contact_costs_usd_minor: Mapping[str, float],
+                 segment_contact_costs_usd_minor: Mapping[tuple[str, str], float] | None = None):
+        """`contact_costs_usd_minor`: product -> cost of one contact; `segment_contact_costs_usd_minor`,
+        optional: (segment, product) -> cost, which wins where known (as scores_cross_sell prices)."""
         registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
         self._propensity = registry.load(MODEL_NAMES["propensity"])
         self._payoff = registry.load(MODEL_NAMES["payoff"])
         self.contact_costs_usd_minor = dict(contact_costs_usd_minor)
+        self.segment_contact_costs_usd_minor = dict(segment_contact_costs_usd_minor or {})
+
+    @property
+    def model_versions(self) -> dict[str, str]:
+        """The loaded model versions by model name."""
+        return {artifact.manifest.name: artifact.manifest.version for artifact in (self._propensity, self._payoff)}
 
     @classmethod
     def from_workspace(cls, workspace: Workspace) -> "CrossSellDecider":
-        """Models from the workspace's registry; contact costs: the median per product of marts.product_offer_economics."""
+        """Models from the workspace's registry; contact costs as scores_cross_sell prices them: the
+        (segment, product) median of marts.product_offer_economics, else the product's median."""
         with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
-            costs = dict(connection.execute(
+            by_segment = connection.execute(
+                "select segment, product, contact_cost_usd_minor from marts.product_offer_economics").fetchall()
+            by_product = dict(connection.execute(
                 "select product, median(contact_cost_usd_minor) from marts.product_offer_economics group by all").fetchall())
-        return cls(workspace.model_registry, costs)
+        segment_costs = {(segment, product): cost for segment, product, cost in by_segment if cost is not None}
+        return cls(workspace.model_registry, by_product, segment_costs)
+
+    def contact_cost(self, segment: str | None, product: str) -> float | None:
+        """What contacting a customer of `segment` about `product` costs (None: never offered, so unpriced)."""
+        cost = self.segment_contact_costs_usd_minor.get((segment if segment is not None else "unknown", product))
+        return cost if cost is not None else self.contact_costs_usd_minor.get(product)
 
     def score(self, customer: Mapping[str, object], *, products: list[str] | None = None,
               neighbour_affinity: Mapping[str, float] | None = None, item_affinity: Mapping[str, float] | None = None) -> list[ScoredOffer]:
         """Every candidate (default: eligible, not held, with a known contact cost), best expected payoff first."""
+        segment = customer.get("segment")
+        if segment is not None and not isinstance(segment, str):
+            raise ScoringInputError(f"customer segment must be a string or None, got {segment!r}")
         if products is None:
             held = {product for product in CROSS_SELL_PRODUCTS if customer.get(f"holds_{product}")}
-            products = [product for product in eligible_products(customer.get("segment"), held=held)  # type: ignore[arg-type]
-                        if product in self.contact_costs_usd_minor]
-        unknown = [product for product in products if product not in self.contact_costs_usd_minor]
+            products = [product for product in eligible_products(segment, held=held) if self.contact_cost(segment, product) is not None]
+        unknown = [product for product in products if self.contact_cost(segment, product) is None]
         if unknown:
             raise ScoringInputError(f"no contact cost for {', '.join(unknown)}: pass contact_costs_usd_minor for every product offered")
         if not products:
@@ -116,7 +136,7 @@ class CrossSellDecider:
         rows = [candidate_row(customer, product, neighbour_affinity, item_affinity) for product in products]
         p_accept = self._predict(self._propensity, rows)
         payoff_score = self._predict(self._payoff, rows)
-        costs = np.array([self.contact_costs_usd_minor[product] for product in products])
+        costs = np.array([self.contact_cost(segment, product) for product in products], dtype=np.float64)
         payoff = expected_payoff_of(payoff_score, costs)
         offers = [ScoredOffer(product, float(p), float(q), float(c), float(e)) for product, p, q, c, e in zip(products, p_accept, payoff_score, costs, payoff)]
         return sorted(offers, key=lambda offer: (-offer.expected_payoff_usd_minor, offer.contact_cost_usd_minor, offer.product))

@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["BudgetResult", "BudgetTable", "evaluate_budgets", "gains_curves", "write_curves_csv", "BUDGETS"]
+from scoring.svg_charts import line_chart
+
+__all__ = ["BudgetResult", "BudgetTable", "evaluate_budgets", "gains_curves", "write_curves_csv", "write_curves_svg", "BUDGETS"]
 
 BUDGETS: tuple[float, ...] = (0.05, 0.10, 0.20)
 
@@ -171,3 +173,23 @@ def write_curves_csv(rows: list[dict], path: Path) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def write_curves_svg(rows: list[dict], directory: Path) -> dict[str, Path]:
+    """Three SVG charts of the gains / lift rows in `directory`: gains (share of accepted offers
+    caught), lift, and cumulative net sales, each against the share of offers contacted."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    scorers = list(dict.fromkeys(row["scorer"] for row in rows))
+    charts = {"gains": ("accepted_share", "share of accepted offers caught", 1.0, "{:.2f}"),
+              "lift": ("lift", "lift (gains / contacted share)", 1.0, "{:.2f}"),
+              "net_sales": ("net_sales_usd_minor", "net sales (US dollars)", 0.01, "{:,.0f}")}
+    paths = {}
+    for chart, (column, label, scale, tick_format) in charts.items():
+        series = {scorer: ([row["contacted_share"] for row in rows if row["scorer"] == scorer],
+                           [row[column] * scale for row in rows if row["scorer"] == scorer]) for scorer in scorers}
+        path = directory / f"{chart}.svg"
+        path.write_text(line_chart(series, x_label="share of test offers contacted", y_label=label, y_tick_format=tick_format,
+                                   x_tick_format="{:.0%}", x_ticks=[0.1, 0.2, 0.4, 0.6, 0.8, 1.0]))
+        paths[chart] = path
+    return paths

@@ -8,7 +8,8 @@
    offers and the budgeted contact list (`scores.contact_list`, also written as CSV).
 4. Score the test offers in SQL, check them against Python's sigmoid(margin), and judge every
    scorer at the contact budgets (`cross_sell_evaluation`), plus the contact lists against the
-   simulator's truth when there is one (`cross_sell_oracle`). Gains / lift curves go to CSV.
+   simulator's truth when there is one (`cross_sell_oracle`). Gains / lift curves go to CSV and
+   to three SVG charts (gains, lift, net sales).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TextIO
 import duckdb
 import numpy as np
 
-from scoring.cross_sell_evaluation import BUDGETS, BudgetTable, evaluate_budgets, gains_curves, write_curves_csv
+from scoring.cross_sell_evaluation import BUDGETS, BudgetTable, evaluate_budgets, gains_curves, write_curves_csv, write_curves_svg
 from scoring.cross_sell_models import MODEL_KINDS, CrossSellModels, load_cross_sell_frame, offer_arrays, probabilities, train_cross_sell_models
 from scoring.cross_sell_objectives import expected_payoff_of
 from scoring.cross_sell_oracle import candidate_truth, evaluate_contact_lists, offer_truth
@@ -88,7 +89,8 @@ class CrossSellReport:
                      f"(scores.contact_list, {self.outputs.get('contact_list', '')})")
         if self.quarantined_offers:
             lines.append("  offers quarantined: " + ", ".join(f"{reason} {count:,}" for reason, count in self.quarantined_offers.items()))
-        lines.append(f"  gains and lift curves: {self.outputs.get('curves', '')}")
+        lines.append(f"  gains and lift curves: {self.outputs.get('curves', '')}; charts: "
+                     + ", ".join(self.outputs[name] for name in ("gains_chart", "lift_chart", "net_sales_chart") if name in self.outputs))
         if self.seconds:
             lines.append("  timings: " + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in self.seconds.items()))
         return "\n".join(lines)
@@ -188,7 +190,9 @@ def _judge(workspace: Workspace, models: CrossSellModels, versions: dict[str, st
     table = evaluate_budgets(scorers, accepted, revenue, cost, customers=len(np.unique(test.extras["customer_id"])),
                              expected_payoff=None if truth is None else truth[0])
     output_dir = workspace.root / "cross_sell"
-    curves = write_curves_csv(gains_curves(scorers, accepted, revenue, cost), output_dir / "gains_lift.csv")
+    curve_rows = gains_curves(scorers, accepted, revenue, cost)
+    curves = write_curves_csv(curve_rows, output_dir / "gains_lift.csv")
+    charts = write_curves_svg(curve_rows, output_dir)
     with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
         contact_list = output_dir / "contact_list.csv"
         connection.execute(f"copy (select * from scores.contact_list order by contact_rank) to '{contact_list}' (header)")
@@ -205,5 +209,5 @@ def _judge(workspace: Workspace, models: CrossSellModels, versions: dict[str, st
         versions=versions, trees=models.trees, test_period=(str(test.timestamps.min())[:19], str(test.timestamps.max())[:19]),
         budget_table=table, contact_lists=contact_lists, compiled_max_difference=difference, contact_list_rows=int(rows),
         contact_list_expected_payoff=float(payoff), quarantined_offers={str(k): int(v) for k, v in quarantined.items()},
-        outputs={"curves": str(curves), "contact_list": str(contact_list)},
+        outputs={"curves": str(curves), "contact_list": str(contact_list), **{f"{name}_chart": str(path) for name, path in charts.items()}},
     )

@@ -34,6 +34,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from scoring.decision_spool import SPOOL_FOLDER, DecisionSpool
 from scoring.decline_decision import DeclineDecider
 from scoring.errors import FeatureStoreError
 from scoring.feature_store import feature_store_settings
@@ -70,9 +71,13 @@ def _error(status: int, error: str, reason: str, field: str | None = None, heade
 def create_app(workspace: Workspace, token: str | None = None, *, decider: DeclineDecider | None = None) -> FastAPI:
     """The FastAPI app of `workspace`'s decision service; `token` (if not None) guards the decisions.
 
-    The decider (Feast store, compiled models) is built here, once, unless one is passed in.
+    The decider (Feast store, compiled models) is built here, once, unless one is passed in; one
+    built here logs its optimisation decisions to the workspace's decision spool
+    (`scoring.decision_spool`; `payloom load-decisions` appends them to the decision log), and
+    the spool is flushed when the app shuts down.
     """
-    decider = decider if decider is not None else DeclineDecider(workspace)
+    if decider is None:
+        decider = DeclineDecider(workspace, spool=DecisionSpool(workspace.root / SPOOL_FOLDER))
     online_store_type = str(feature_store_settings(workspace)["online_store"].get("type", "unknown"))
     expected_header = f"Bearer {token}".encode() if token else None
     app = FastAPI(
@@ -81,6 +86,8 @@ def create_app(workspace: Workspace, token: str | None = None, *, decider: Decli
         version="1",
     )
     app.state.decider = decider
+    if decider.spool is not None:
+        app.add_event_handler("shutdown", decider.spool.close)
 
     async def decide_decline(request: Request) -> Response:
         """Score one payment in flight and return the decline decision."""

@@ -31,15 +31,22 @@ clock, so a replayed or simulated attempt is judged at its own instant.
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import duckdb
 import numpy as np
 
+from scoring.bandit_decisions import BanditDecision, OptimizationBandit
+from scoring.bandit_policy import BanditPolicy
+from scoring.decision_log import Decision
+from scoring.decision_spool import DecisionSpool
 from scoring.errors import ModelArtifactError
 from scoring.feature_store import open_feature_store
-from scoring.online_reads import OnlineRead, ServiceReader
+from scoring.online_reads import OnlineRead, ServiceReader, view_freshness
+from scoring.next_best_offer import OnlineOfferDecider, cross_sell_models_registered
+from scoring.optimization_oracle_job import OPTIMIZATION_ORACLE
 from scoring.payment_request import REQUEST_TIME_FEATURES, DecisionInputError, FxRates, PaymentRequest, request_time_features
 from scoring.workspace import DBT_PROJECT_DIR, Workspace
 from udfs.decline_actions import DeclineActionPolicy
@@ -101,8 +108,11 @@ class DeclineDecider:
     store needs it (`scoring.online_reads`).
     """
 
-    def __init__(self, workspace: Workspace, *, store: "FeatureStore | None" = None):
+    def __init__(self, workspace: Workspace, *, store: "FeatureStore | None" = None, spool: DecisionSpool | None = None,
+                 bandit_policy: BanditPolicy | None = None):
         self.workspace = workspace
+        #: Where the optimisation decisions are logged (None: not logged; the HTTP service logs them).
+        self.spool = spool
         registry = ModelRegistry(workspace.model_registry)
         self.decline_artifact: ModelArtifact = registry.load(DECLINE_MODEL)
         manifest = self.decline_artifact.manifest
@@ -126,6 +136,11 @@ class DeclineDecider:
         self._views = self._load_views()
         self._sources = self._feature_sources()
         self._gateway_columns = [index for index, name in enumerate(self.feature_names) if self._sources[name][0] == GATEWAY_VIEW]
+        self.bandit, self._oracle_columns = self._load_bandit(registry, bandit_policy or BanditPolicy())
+        # The next-best offer for a request naming its customer (None: no cross-sell models yet).
+        self.offers: OnlineOfferDecider | None = (
+            OnlineOfferDecider(workspace, store=self.store) if cross_sell_models_registered(workspace) else None
+        )
 
     @property
     def model_versions(self) -> dict[str, str]:
@@ -134,6 +149,20 @@ class DeclineDecider:
             self.decline_artifact.manifest.name: self.decline_artifact.manifest.version,
             self.type_artifact.manifest.name: self.type_artifact.manifest.version,
         }
+
+    def _load_bandit(self, registry: ModelRegistry, policy: BanditPolicy) -> tuple[OptimizationBandit | None, list[int]]:
+        """The optimisation bandit on the registered oracle (None without one), and where its
+        context features sit in the decline model's feature row."""
+        if OPTIMIZATION_ORACLE not in registry.names():
+            return None, []
+        bandit = OptimizationBandit(registry.load(OPTIMIZATION_ORACLE), policy)
+        missing = [name for name in bandit.context_features if name not in self.feature_names]
+        if missing:
+            raise ModelArtifactError(
+                f"{OPTIMIZATION_ORACLE} {bandit.policy_version} takes context features the decline model does not: "
+                f"{', '.join(missing)}; retrain both with `payloom train`"
+            )
+        return bandit, [self.feature_names.index(name) for name in bandit.context_features]
 
     @property
     def view_ttls(self) -> dict[str, float | None]:
@@ -266,7 +295,60 @@ class DeclineDecider:
             decision_types = {name: float(p_types[index, column]) for column, name in enumerate(self.type_classes)}
             decisions.append(self._decision(request, onlines[index], base_rows[index], p_request, decision_types,
                                             others[index], gateway_reads[index]))
+        for decision, offer, optimization in zip(decisions, self._offers(requests), self._optimizations(requests, base_rows)):
+            decision["optimization"] = optimization
+            decision["next_best_offer"] = offer
         return decisions
+
+    def _optimizations(self, requests: list[PaymentRequest], rows: list[np.ndarray]) -> list[dict[str, Any] | None]:
+        """Per request: the optimisation bandit's choice (None without an oracle), logged to the spool."""
+        if self.bandit is None:
+            return [None] * len(requests)
+        ids = [request.decision_id or uuid.uuid4().hex for request in requests]
+        keys = [(request.card_network, not request.card_present) for request in requests]
+        eligible = [index for index, key in enumerate(keys) if self.bandit.has_rules(key)]
+        chosen: dict[int, BanditDecision] = {}
+        if eligible:
+            context = np.vstack([rows[index] for index in eligible])[:, self._oracle_columns]
+            chosen = dict(zip(eligible, self.bandit.decide_matrix([ids[i] for i in eligible], [keys[i] for i in eligible], context)))
+        answers: list[dict[str, Any] | None] = []
+        logged = []
+        for index, request in enumerate(requests):
+            answer: dict[str, Any] = {"decision_id": ids[index], "policy_name": self.bandit.policy_name,
+                                      "policy_version": self.bandit.policy_version, "requested_optimization": request.optimization}
+            decision = chosen.get(index)
+            if decision is None:
+                answers.append({**answer, "chosen_action": None, "propensity": None, "candidates": [], "reason": (
+                    f"no optimisation is eligible for card network {request.card_network!r} "
+                    f"({'card present' if request.card_present else 'card not present'}); the eligibility rules cover "
+                    f"{', '.join(sorted({key[0] for key in self.bandit.rule_keys()}))}")})
+                continue
+            answers.append({**answer, "chosen_action": decision.chosen_action, "propensity": decision.propensity,
+                            "candidates": [{"action": c.action, "probability": c.probability, "predicted_approval": c.predicted_reward}
+                                           for c in decision.candidates]})
+            logged.append(Decision(
+                decision_id=decision.decision_id, policy_name=self.bandit.policy_name, policy_version=self.bandit.policy_version,
+                context_key=f"{request.card_id}@{request.attempted_at.isoformat()}", decided_at=request.attempted_at,
+                candidates=decision.candidates, chosen_action=decision.chosen_action, propensity=decision.propensity,
+                card_id=request.card_id, customer_id=request.customer_id,
+            ).row())
+        if self.spool is not None and logged:
+            self.spool.add_rows(logged)
+        return answers
+
+    def _offers(self, requests: list[PaymentRequest]) -> list[dict[str, Any] | None]:
+        """Per request: its customer's next-best offer, or None when it names no customer."""
+        named = [request for request in requests if request.customer_id is not None]
+        if not named:
+            return [None] * len(requests)
+        if self.offers is None:
+            unavailable = {"found": False, "product": None, "reason": (
+                "no cross-sell models are registered in this workspace: train them with `payloom run`, then restart")}
+            return [{"customer_id": request.customer_id, **unavailable} if request.customer_id is not None else None
+                    for request in requests]
+        answers = iter(self.offers.offer_many([request.customer_id for request in named],  # type: ignore[misc]
+                                              [request.attempted_at for request in named]))
+        return [next(answers) if request.customer_id is not None else None for request in requests]
 
     def _decision(
         self, request: PaymentRequest, online: OnlineRead, row: np.ndarray, p_decline: np.ndarray,
@@ -281,23 +363,9 @@ class DeclineDecider:
             features.get("decline_ratio_90d"), features.get("gateway_segment_approval_rate_1h"),
             features.get("gateway_segment_approval_rate_7d"),
         )
-        freshness: dict[str, dict[str, Any]] = {}
-        stale_views = set()
-        for view in self._views:
-            event_time = online.event_times[view.name]
-            age = (request.attempted_at - event_time).total_seconds() if event_time is not None else None
-            stale = age is not None and view.ttl_seconds is not None and age > view.ttl_seconds
-            if stale:
-                stale_views.add(view.name)
-            freshness[view.name] = {
-                "found": event_time is not None,
-                "event_timestamp": event_time.isoformat() + "Z" if event_time is not None else None,
-                "age_seconds": age,
-                "ttl_seconds": view.ttl_seconds,
-                "stale": stale,
-                # A row newer than the attempt: the store is ahead of a replayed attempt's instant.
-                "newer_than_attempt": age is not None and age < 0,
-            }
+        freshness = {view.name: view_freshness(online.event_times[view.name], request.attempted_at, view.ttl_seconds)
+                     for view in self._views}
+        stale_views = {name for name, entry in freshness.items() if entry["stale"]}
         candidates = request.candidate_gateways or self.gateways or (request.gateway,)
         ranking = []
         if request.gateway in candidates:

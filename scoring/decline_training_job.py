@@ -30,6 +30,7 @@ from scoring.decline_policy import choose_decline_policy
 from scoring.errors import ModelTrainingError
 from scoring.dbt_runner import run_dbt
 from scoring.model_publishing import publish_model
+from scoring.optimization_oracle_job import train_optimization_oracle
 from scoring.workspace import Workspace
 
 __all__ = ["DeclineTrainingReport", "train_decline_job"]
@@ -160,6 +161,10 @@ def train_decline_job(
     if echo is not None:
         print(f"  published {DECLINE_MODEL} {versions[DECLINE_MODEL]} and {TYPE_MODEL} {versions[TYPE_MODEL]}; scoring every attempt in SQL",
               file=echo, flush=True)
+    began = time.perf_counter()
+    # The optimisation bandit's oracle on the same training set (the decision service's bandit).
+    train_optimization_oracle(workspace, max_trees=min(60, max_trees), seed=seed, echo=echo)
+    seconds["optimization_oracle"] = time.perf_counter() - began
     began = time.perf_counter()
     # Only the scores models: the features and raw views are built already (raw may live elsewhere).
     run_dbt(workspace, ["build", "--full-refresh", "--select", "tag:scores"], echo=echo)

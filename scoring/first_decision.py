@@ -2,7 +2,8 @@
 
 The payment is the busiest card's last attempt replayed at the end of the simulated period
 (the world's "now"), decided by `DeclineDecider`: online features from Feast, request-time
-features, both compiled models and the decision policy.
+features, both compiled models and the decision policy, and, since the payment names its
+customer, the customer's next-best offer (`scoring.next_best_offer`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ __all__ = ["OnlineDecision", "make_one_decision"]
 
 _PAYMENT_COLUMNS = (
     "card_id", "card_bin", "merchant_category", "issuer_id", "gateway", "card_network", "issuer_country",
-    "transaction_type", "card_type", "optimization", "amount_minor", "currency_code", "card_expires_on",
+    "transaction_type", "card_type", "optimization", "amount_minor", "currency_code", "card_expires_on", "customer_id",
 )
 
 
@@ -49,7 +50,39 @@ class OnlineDecision:
             ),
             f"  online features found in {len(found)}/{len(decision['feature_freshness'])} views; "
             f"{len(decision['missing_features'])} missing, {len(decision['stale_features'])} stale",
+            _optimization_line(decision.get("optimization")),
+            _offer_line(decision.get("next_best_offer")),
         ])
+
+
+def _optimization_line(optimization: dict[str, Any] | None) -> str:
+    """The bandit's optimisation choice for the payment, in one line."""
+    if optimization is None:
+        return "  optimisation: no optimization_oracle registered"
+    if optimization["chosen_action"] is None:
+        return f"  optimisation: none chosen ({optimization['reason']})"
+    best = max(optimization["candidates"], key=lambda candidate: candidate["predicted_approval"])
+    return (
+        f"  optimisation (bandit, {optimization['policy_name']} {optimization['policy_version']}): "
+        f"{optimization['chosen_action']} with propensity {optimization['propensity']:.3f} of "
+        f"{len(optimization['candidates'])} eligible (best predicted: {best['action']} "
+        f"{best['predicted_approval']:.3f}); logged {optimization['requested_optimization']}"
+    )
+
+
+def _offer_line(offer: dict[str, Any] | None) -> str:
+    """The decision's next-best offer for the payer, in one line."""
+    if offer is None:
+        return "  next-best offer: the payment names no customer"
+    if offer["product"] is None:
+        return f"  next-best offer for customer {offer['customer_id']}: none ({offer.get('reason', 'no candidate')})"
+    verdict = "worth a contact" if offer["is_profitable"] else "not worth a contact"
+    return (
+        f"  next-best offer for customer {offer['customer_id']} (holds {offer['holding_pattern']}): {offer['product']}, "
+        f"P(accept) {offer['p_accept']:.3f}, expected payoff {offer['expected_payoff_usd_minor'] / 100:,.2f} USD "
+        f"after a {offer['contact_cost_usd_minor'] / 100:,.2f} USD contact ({verdict}; "
+        f"{len(offer['candidates'])} candidates)"
+    )
 
 
 def make_one_decision(workspace: Workspace, at: datetime) -> OnlineDecision:

@@ -124,6 +124,9 @@ def payment_of(row: dict[str, Any]) -> dict[str, Any]:
     payment["attempted_at"] = row["attempted_at"].isoformat() + "Z"
     payment["card_expires_on"] = row["card_expires_on"].isoformat() if row["card_expires_on"] is not None else None
     payment["other_approved_cards"] = int(row["other_approved_cards"])
+    if row.get("attempt_id") is not None:
+        # A replayed attempt's decision id: the optimisation bandit's draw is seeded by it, so replays repeat.
+        payment["decision_id"] = f"replay-{row['attempt_id']}"
     return payment
 
 

@@ -42,7 +42,7 @@ from scoring.feature_store import resolve_feature_service
 if TYPE_CHECKING:
     from feast import FeatureStore
 
-__all__ = ["OnlineRead", "ServiceReader"]
+__all__ = ["OnlineRead", "ServiceReader", "view_freshness"]
 
 
 @dataclass
@@ -52,6 +52,27 @@ class OnlineRead:
 
     values: dict[str, Any]
     event_times: dict[str, datetime | None]
+
+
+def view_freshness(event_time: datetime | None, at: datetime, ttl_seconds: float | None) -> dict[str, Any]:
+    """How fresh a view's row (event time `event_time`, naive UTC; None = no row) is at instant `at`.
+
+    >>> entry = view_freshness(datetime(2025, 3, 1), datetime(2025, 3, 2), 3600.0)
+    >>> entry["age_seconds"], entry["stale"], entry["found"]
+    (86400.0, True, True)
+    >>> view_freshness(None, datetime(2025, 3, 2), None)["found"]
+    False
+    """
+    age = (at - event_time).total_seconds() if event_time is not None else None
+    return {
+        "found": event_time is not None,
+        "event_timestamp": event_time.isoformat() + "Z" if event_time is not None else None,
+        "age_seconds": age,
+        "ttl_seconds": ttl_seconds,
+        "stale": age is not None and ttl_seconds is not None and age > ttl_seconds,
+        # A row newer than `at`: the store is ahead of a replayed request's instant.
+        "newer_than_attempt": age is not None and age < 0,
+    }
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,9 @@ class PaymentRequest:
     card_expires_on: date | None
     other_approved_cards: int
     candidate_gateways: tuple[str, ...] | None = None
+    customer_id: str | None = None
+    decision_id: str | None = None
+    card_present: bool = False
 
     @classmethod
     def parse(cls, payment: Mapping[str, Any], currencies: list[str] | None = None) -> "PaymentRequest":
@@ -171,6 +174,12 @@ class PaymentRequest:
         `other_approved_cards` an optional non-negative integer (default 0, as dbt's coalesce).
         `candidate_gateways`, optional, the gateways the payment may be routed to (distinct
         non-empty strings; absent or null: every gateway the decider knows).
+        `customer_id`, optional, the payer's customer (a non-empty string): the decision then
+        also carries the customer's next-best offer.
+        `decision_id`, optional, a non-empty string naming this decision (the optimisation
+        bandit's draw is seeded by it, so the same id gets the same choice; default: a new one).
+        `card_present`, optional boolean (default false: a card-not-present payment, where 3DS
+        can apply).
         `currencies`, when given, are the accepted currency codes.
 
         >>> PaymentRequest.parse({"card_id": "c1"})
@@ -204,6 +213,20 @@ class PaymentRequest:
         else:
             values["other_approved_cards"] = _integer(payment, "other_approved_cards", "a non-negative integer (or no value: 0)")
         values["candidate_gateways"] = _gateways(payment)
+        customer_id = payment.get("customer_id")
+        if customer_id is not None and (not isinstance(customer_id, str) or not customer_id.strip()):
+            raise DecisionInputError("customer_id", "a non-empty string (or no value: no offer)", customer_id)
+        values["customer_id"] = customer_id
+        decision_id = payment.get("decision_id")
+        if decision_id is not None and (not isinstance(decision_id, str) or not decision_id.strip()):
+            raise DecisionInputError("decision_id", "a non-empty string (or no value: a new id)", decision_id)
+        values["decision_id"] = decision_id
+        card_present = payment.get("card_present", False)
+        if card_present is None:
+            card_present = False
+        if not isinstance(card_present, bool):
+            raise DecisionInputError("card_present", "true or false (or no value: false, card not present)", card_present)
+        values["card_present"] = card_present
         return cls(**values)
 
     def entity_row(self) -> dict[str, str]:

@@ -30,6 +30,7 @@ import pandas as pd
 
 from scoring.closed_loop import POLICIES, ClosedLoopResult
 from scoring.replay_ope import OpeCheck
+from scoring.svg_charts import Band, line_chart
 
 __all__ = ["ReplaySummary", "summarise_replay", "write_replay_outputs", "run_closed_loop_summary", "RECOVERY_SHARE", "svg_chart"]
 
@@ -145,36 +146,12 @@ def summarise_replay(result: ClosedLoopResult) -> ReplaySummary:
 def svg_chart(summary: ReplaySummary, *, width: int = 760, height: int = 360) -> str:
     """A line chart (SVG) of expected approval per day and policy, drift days shaded."""
     wide = summary.wide()
-    days = list(wide.columns)
-    low, high = float(wide.values.min()) - 0.005, float(wide.values.max()) + 0.005
-    left, right, top, bottom = 60, 150, 20, 40
-
-    def x(day: float) -> float:
-        return left + (day - days[0]) / max(days[-1] - days[0], 1) * (width - left - right)
-
-    def y(value: float) -> float:
-        return top + (high - value) / (high - low) * (height - top - bottom)
-
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
-             '<rect width="100%" height="100%" fill="white"/>']
-    step = (x(days[-1]) - x(days[0])) / max(len(days) - 1, 1)
-    for episode in summary.settings.get("drift", []):
-        start = x(episode["first_day"]) - step / 2
-        parts.append(f'<rect x="{start:.1f}" y="{top}" width="{episode["length"] * step:.1f}" height="{height - top - bottom}" fill="#fde0dd"/>'
-                     f'<text x="{start + 2:.1f}" y="{top + 12}" fill="#c51b8a">{episode["gateway"]} degraded</text>')
-    for tick in np.linspace(low, high, 5):
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#eee"/>'
-                     f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:.3f}</text>')
-    for day in days:
-        parts.append(f'<text x="{x(day):.1f}" y="{height - bottom + 16}" text-anchor="middle">{day}</text>')
-    parts.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 6}" text-anchor="middle">replay day</text>')
-    for rank, (policy, row) in enumerate(wide.iterrows()):
-        points = " ".join(f"{x(day):.1f},{y(value):.1f}" for day, value in zip(days, row.values))
-        colour = _COLOURS.get(policy, "#000")
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>'
-                     f'<text x="{width - right + 8}" y="{top + 14 * (rank + 1)}" fill="{colour}">{policy}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
+    days = [float(day) for day in wide.columns]
+    bands = [Band(episode["first_day"] - 0.5, episode["first_day"] + episode["length"] - 0.5, f"{episode['gateway']} degraded")
+             for episode in summary.settings.get("drift", [])]
+    series = {str(policy): (days, [float(value) for value in row.values]) for policy, row in wide.iterrows()}
+    return line_chart(series, x_label="replay day", y_label="expected approval rate", colours=_COLOURS, bands=bands,
+                      x_ticks=days, width=width, height=height)
 
 
 def write_replay_outputs(summary: ReplaySummary, out_dir: Path | str) -> dict[str, Path]:

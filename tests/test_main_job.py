@@ -23,9 +23,10 @@ def test_payloom_run_simulates_builds_and_summarises(tmp_path):
                      "gateway_segment_features", "training.training_issuer_decline", "timings: simulate",
                      "issuer-decline models: issuer_decline v0001", "simulator oracle", "rule baseline",
                      "(compiled, from SQL)", "recommended actions on the test period", "train_compile_score",
-                     "feature store (Feast, SQLite online store): 6 feature views materialised",
+                     "feature store (Feast, SQLite online store): 7 feature views materialised",
                      "equals its latest offline row in card_features: yes",
                      "online decision (in-process", "gateways by P(approve): gw_", "online features found in 4/4 views",
+                     "next-best offer for customer ", "(holds ", "optimisation (bandit, optimization_bandit v0001): ",
                      "cross-sell models: cross_sell_propensity v0001", "payoff / BCE net sales", "contact lists of now",
                      "contact list: ", "offers quarantined: "):
         assert expected in out, expected

@@ -80,6 +80,14 @@ def test_next_best_offer_is_the_best_candidate_and_the_contact_list_respects_the
     assert budget == round(0.1 * customers) and 0 < listed <= budget and worst > 0
     assert (cross_sell.workspace.root / "cross_sell" / "contact_list.csv").read_text().count("\n") == listed + 1
     assert "contacted_share" in (cross_sell.workspace.root / "cross_sell" / "gains_lift.csv").read_text()
+    import csv
+
+    with open(cross_sell.workspace.root / "cross_sell" / "gains_lift.csv", newline="") as handle:
+        scorers = {row["scorer"] for row in csv.DictReader(handle)}
+    for chart in ("gains", "lift", "net_sales"):
+        svg = (cross_sell.workspace.root / "cross_sell" / f"{chart}.svg").read_text()
+        assert svg.startswith("<svg") and svg.count("<polyline") == len(scorers) >= 5, chart
+        assert all(f">{scorer}</text>" in svg for scorer in scorers), chart
 
 
 def test_contact_list_budgets_are_pinned_by_dbt_unit_tests(cross_sell):

@@ -53,7 +53,7 @@ def test_every_object_has_description_owner_and_tags(feature_store):
         *feature_store.list_feature_views(),
         *feature_store.list_feature_services(),
     ]
-    assert len(objects) == 10 + 6 + 6 + 2
+    assert len(objects) == 11 + 7 + 7 + 3  # entities, sources, views, services
     for feast_object in objects:
         assert feast_object.description and feast_object.owner, feast_object.name
         assert feast_object.tags.get("pii") in {"true", "false"}, feast_object.name
@@ -66,7 +66,7 @@ def test_every_object_has_description_owner_and_tags(feature_store):
 
 def test_feature_services_are_versioned_model_contracts(feature_store):
     services = {service.name: service for service in feature_store.list_feature_services()}
-    assert set(services) == {"issuer_decline_v1", "cross_sell_v1"}
+    assert set(services) == {"issuer_decline_v1", "cross_sell_v1", "cross_sell_v2"}
     assert all(re.fullmatch(r"[a-z_]+_v\d+", name) for name in services)
     views = {name: [p.name for p in service.feature_view_projections] for name, service in services.items()}
     assert views == {
@@ -77,6 +77,7 @@ def test_feature_services_are_versioned_model_contracts(feature_store):
             "gateway_segment_activity",
         ],
         "cross_sell_v1": ["customer_profile", "customer_product_affinity"],
+        "cross_sell_v2": ["customer_profile", "customer_product_affinity", "holding_pattern_neighbours"],
     }
 
 

@@ -31,7 +31,7 @@ from redis_process import RedisServer, free_port
 
 pytestmark = pytest.mark.redis
 
-SERVICES = ["issuer_decline_v1", "cross_sell_v1"]
+SERVICES = ["issuer_decline_v1", "cross_sell_v1", "cross_sell_v2"]
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from scoring.feature_store import (
 )
 from scoring.workspace import Workspace
 
-SERVICES = ["issuer_decline_v1", "cross_sell_v1"]
+SERVICES = ["issuer_decline_v1", "cross_sell_v1", "cross_sell_v2"]
 
 
 def service_views(feature_store, service_name):
@@ -157,7 +157,7 @@ def test_online_features_of_an_unknown_card_are_none(feast_workspace, feature_st
 
 def test_online_features_of_an_unknown_service_fail(feast_workspace):
     with pytest.raises(
-        FeatureStoreError, match=r"feature service 'issuer_decline_v9' is not in the registry \(known: cross_sell_v1, issuer_decline_v1\)"
+        FeatureStoreError, match=r"feature service 'issuer_decline_v9' is not in the registry \(known: cross_sell_v1, cross_sell_v2, issuer_decline_v1\)"
     ):
         online_features(feast_workspace, "issuer_decline_v9", [{"card_id": "x"}])
 

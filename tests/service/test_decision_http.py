@@ -40,6 +40,21 @@ def test_wrong_type_is_422_naming_the_field(served, server, http):
     assert "non-negative integer" in body["reason"] and "'12.50'" in body["reason"]
 
 
+def test_customer_id_over_http(served, server, http):
+    """A bad customer_id is a 422 naming it; a good one on a workspace without cross-sell models
+    gets a decision whose next_best_offer says why there is no offer (never a 500)."""
+    payment = {**served.cases[-1].payment, "customer_id": 42}
+    response = http.post(server.url + DECLINE_PATH, json=payment, headers=AUTH, timeout=30)
+    assert response.status_code == 422 and response.json()["field"] == "customer_id"
+    response = http.post(server.url + DECLINE_PATH, json={**payment, "customer_id": "cust_x"}, headers=AUTH, timeout=30)
+    assert response.status_code == 200, response.text
+    offer = response.json()["next_best_offer"]
+    assert offer["customer_id"] == "cust_x" and offer["found"] is False and offer["product"] is None
+    assert "payloom run" in offer["reason"]
+    assert response.json()["decline_probability"] == served.cases[-1].decision["decline_probability"]
+    assert served.cases[-1].decision["next_best_offer"] is None
+
+
 def test_missing_field_and_non_object_are_422(served, server, http):
     payment = {key: value for key, value in served.cases[-1].payment.items() if key != "attempted_at"}
     response = http.post(server.url + DECLINE_PATH, json=payment, headers=AUTH, timeout=30)
