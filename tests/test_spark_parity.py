@@ -25,16 +25,14 @@ import pytest
 
 from scoring.errors import PipelineError
 from scoring.feature_build import build_features
-from scoring.workspace import Workspace
+from scoring.workspace import DBT_PROJECT_DIR, Workspace
 
 pytestmark = [pytest.mark.spark, pytest.mark.dbt, pytest.mark.slow]
 
 FEATURE_CUTOFF_AT = datetime(2025, 3, 17)
 LOAD_STARTED_AT = datetime(2026, 1, 1)
-FEATURE_TABLES = {
-    "card_features", "bin_merchant_category_features", "issuer_merchant_category_features",
-    "gateway_segment_features", "customer_features", "customer_product_affinity",
-}
+# Every feature model of the project, so a new one is compared without editing this test.
+FEATURE_TABLES = {path.stem for path in (DBT_PROJECT_DIR / "models" / "features").glob("*.sql")}
 PAYLOOM = str(Path(sys.executable).parent / "payloom")
 
 
@@ -89,6 +87,7 @@ def sorted_frame(path: Path) -> pd.DataFrame:
 
 def test_spark_build_writes_every_feature_table_and_no_scores(spark_build):
     workspace, result = spark_build
+    assert {"card_features", "customer_features", "holding_pattern_affinity"} <= FEATURE_TABLES
     assert {path.stem for path in workspace.features_dir.glob("*.parquet")} == FEATURE_TABLES
     assert "feature tables (Parquet for Feast):" in result.stdout and "card_features" in result.stdout
     assert "scores_issuer_decline" not in result.stdout + result.stderr
