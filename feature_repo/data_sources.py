@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from feast import FileSource
+from feast.data_source import DataSource
 from feast.data_format import ParquetFormat
 
 from dbt_contract import TIMESTAMP_COLUMN, load_feature_contracts
@@ -29,16 +30,27 @@ def feature_table_path(model: str) -> str:
     return str(path)
 
 
-def _parquet_source(model: str, *, owner: str, domain: str, pii: bool) -> FileSource:
-    return FileSource(
-        name=model,
-        path=feature_table_path(model),
-        file_format=ParquetFormat(),
-        timestamp_field=TIMESTAMP_COLUMN,
-        description=f"dbt model {model} (Parquet, contract enforced). {load_feature_contracts()[model].description}",
-        owner=owner,
-        tags={"domain": domain, "pii": str(pii).lower(), "dbt_model": model},
-    )
+def _parquet_source(model: str, *, owner: str, domain: str, pii: bool) -> DataSource:
+    """The Parquet file of dbt model `model`: a FileSource for the DuckDB offline store (default),
+    a SparkSource over the same file when PAYLOOM_OFFLINE_STORE=spark (Feast's Spark store reads
+    only SparkSources)."""
+    details = {
+        "name": model,
+        "path": feature_table_path(model),
+        "timestamp_field": TIMESTAMP_COLUMN,
+        "description": f"dbt model {model} (Parquet, contract enforced). {load_feature_contracts()[model].description}",
+        "owner": owner,
+        "tags": {"domain": domain, "pii": str(pii).lower(), "dbt_model": model},
+    }
+    if os.environ.get("PAYLOOM_OFFLINE_STORE", "").strip().lower() == "spark":
+        import warnings
+
+        from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource
+
+        with warnings.catch_warnings():  # "experimental feature in alpha development", on every source
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return SparkSource(file_format="parquet", **details)
+    return FileSource(file_format=ParquetFormat(), **details)
 
 
 card_features_source = _parquet_source("card_features", owner=PAYMENTS_OWNER, domain="payments", pii=True)

@@ -3,6 +3,8 @@
     payloom run [--workspace build] [--attempts 200000] [--seed 42]   the main job
     payloom build --raw-dir DIR [--workspace build] [--target spark]  features from your own data (DuckDB or Spark)
     payloom train [--workspace build]                                 decline models: train, compile, score in SQL
+    payloom prepare-training-sets [--workspace build] [--service S | --views V ...]
+                                                                      index the feature tables for fast training sets
     payloom serve [--workspace build] [--port 8080] [--token T]       the online decision service (HTTP)
     payloom check-parity [--workspace build] [--sample 20]            online decisions vs the offline SQL path
     payloom summary [--workspace build]                               counts of a built workspace
@@ -61,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--candidates", type=int, default=6, help="hyper-parameter candidates of the decline model (default: 6)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--quiet", action="store_true")
+
+    prepare = commands.add_parser("prepare-training-sets", help="build the point-in-time indexes of a built workspace's feature "
+                                  "tables now (otherwise the first training set of each table builds its own)")
+    prepare.add_argument("--workspace", default="build")
+    chosen = prepare.add_mutually_exclusive_group()
+    chosen.add_argument("--service", default=None, help="only the views of this feature service")
+    chosen.add_argument("--views", nargs="+", default=None, help="only these feature views (default: every view whose table is built)")
 
     serve = commands.add_parser("serve", help="run the online decision service (HTTP) on a trained workspace")
     serve.add_argument("--workspace", default="build")
@@ -125,6 +134,19 @@ def _export_sql(arguments: argparse.Namespace) -> None:
         print(export.script, end="")
 
 
+def _prepare_training_sets(arguments: argparse.Namespace) -> None:
+    from scoring.point_in_time import prepare_training_index, service_views, view_specs
+
+    workspace = Workspace.at(arguments.workspace)
+    views = list(service_views(arguments.service)) if arguments.service else arguments.views or [
+        name for name, spec in view_specs().items() if (workspace.features_dir / f"{spec.dbt_model}.parquet").is_file()]
+    if not views:
+        raise PayloomError(f"no feature tables in {workspace.features_dir}: run `payloom build` for this workspace first")
+    prepared = prepare_training_index(workspace, views=views)
+    for view in views:
+        print(f"{view}: {prepared.get(view) or 'not indexable; its training sets take the two-pass path'}")
+
+
 def _load_decisions(workspace: Workspace) -> None:
     import duckdb
 
@@ -173,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         elif arguments.command == "train":
             report = train_decline_job(Workspace.at(arguments.workspace), candidates=arguments.candidates, seed=arguments.seed, echo=echo)
             print(report.format())
+        elif arguments.command == "prepare-training-sets":
+            _prepare_training_sets(arguments)
         elif arguments.command == "serve":
             from scoring.decision_service import serve  # FastAPI and Feast load only for this command
 

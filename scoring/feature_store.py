@@ -72,6 +72,21 @@ GENERATED_YAML_NAME = "feature_store.yaml"
 REDIS_CLIENT_DEFAULTS = {"socket_connect_timeout": "2", "socket_timeout": "5", "retry": "null"}
 
 
+#: Feast's Spark offline store on a local SparkSession (PAYLOOM_OFFLINE_STORE=spark). For a cluster,
+#: use feature_repo/variants/spark_offline_redis_online.yaml and set spark.master there.
+SPARK_OFFLINE_STORE: dict[str, Any] = {
+    "type": "spark",
+    "spark_conf": {
+        "spark.master": "local[2]",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+    },
+}
+
+
 def feature_store_settings(workspace: Workspace) -> dict[str, Any]:
     """`feature_repo/feature_store.yaml` with `${VAR}` expanded for `workspace`, as Feast reads it.
 
@@ -81,6 +96,8 @@ def feature_store_settings(workspace: Workspace) -> dict[str, Any]:
     text = (FEATURE_REPO_DIR / "feature_store.yaml").read_text()
     expanded = re.sub(r"\$\{(\w+)\}", lambda match: environment.get(match.group(1), match.group(0)), text)
     settings = yaml.safe_load(expanded)
+    if workspace.offline_store == "spark":
+        settings["offline_store"] = dict(SPARK_OFFLINE_STORE)
     if workspace.redis_address is not None:
         settings["online_store"] = {
             "type": "redis",

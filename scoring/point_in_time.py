@@ -1,4 +1,4 @@
-"""payloom's point-in-time path: Feast's `get_historical_features`, as DuckDB joins bounded by the TTL.
+"""payloom's point-in-time path: Feast's `get_historical_features`, through a prepared index of each feature table.
 
 For each entity row (join keys + `event_timestamp`) and each view of a feature service, the
 newest feature row of the same keys at or before the row's instant is joined, unless it is
@@ -7,7 +7,15 @@ older than the view's TTL, exactly as Feast does. The result has the same column
 writes, with the view specs of `feature_repo/view_specs.py`, so it needs neither Feast nor its
 registry, and it keeps the entity rows in their order.
 
-How, per view, in two passes over the feature table (bench/RESULTS.md has the measurements):
+How, per view (bench/RESULTS.md has the measurements): through the table's *prepared
+point-in-time index* (`scoring/point_in_time_index.py`): its rows sorted by (keys, instant),
+written once as uncompressed Arrow IPC and NumPy files next to the Parquet
+(`Workspace.point_in_time_index_dir`), memory-mapped, and rebuilt whenever the Parquet file
+changes. `prepare_training_index` (or `payloom prepare-training-sets`) builds it ahead; otherwise
+the first call on a table does. A lookup is a vectorised binary search and a gather of the
+matched rows: no Parquet is read. Where the index cannot answer exactly (instants that are not
+naive s/ms/µs timestamps, join keys other than strings and integers, more key combinations than
+an int64 numbers, an unwritable folder), the two-pass path below serves the view:
 
 1. *Match* (narrow: join keys, `event_timestamp` and the Parquet row number only). Feature rows
    and entity rows get time buckets as wide as the TTL, so the rows a window [t - TTL, t] can
@@ -20,6 +28,9 @@ How, per view, in two passes over the feature table (bench/RESULTS.md has the me
    threads, so no ORDER BY over the result. Unmatched rows take an extra NULL row; for pandas,
    DuckDB already turns integer and double features into DOUBLE with NaN (what pandas makes of
    them anyway), so NumPy gathers them straight into the DataFrame's columns.
+
+Both paths return the same values; where a table holds two rows with the same keys and instant
+(dbt's contracts forbid it), either may be served, as in Feast (the index takes the later one).
 
 >>> import pandas as pd, tempfile, duckdb
 >>> from scoring.workspace import Workspace
@@ -41,6 +52,7 @@ import importlib.util
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -56,9 +68,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from scoring.errors import FeatureStoreError
+from scoring.point_in_time_index import IndexUnsupported, build_index, open_index
 from scoring.workspace import FEATURE_REPO_DIR, Workspace
 
-__all__ = ["historical_features", "historical_features_arrow", "view_specs", "service_views"]
+__all__ = ["historical_features", "historical_features_arrow", "prepare_training_index", "view_specs", "service_views"]
 
 _TIMESTAMP = "event_timestamp"
 _ROW = "__payloom_row"
@@ -318,31 +331,81 @@ def _view_features(
         return {f"{name}__{feature}": placed[feature] for feature in features}
 
 
-def _features(
-    workspace: Workspace, keys: pa.Table, names: Sequence[str], connection: duckdb.DuckDBPyConnection | None,
+def _indexed_view_features(
+    workspace: Workspace, path: Path, name: str, join_keys: Sequence[str], ttl: timedelta, keys: pa.Table,
     timings: dict[str, float] | None, for_pandas: bool,
-) -> list[dict[str, pa.ChunkedArray | np.ndarray]]:
-    """The feature columns of each view for the entity `keys` (join keys and naive `event_timestamp`)."""
+) -> dict[str, pa.Array | pa.ChunkedArray | np.ndarray] | None:
+    """`_view_features` through the prepared index (built now if missing or stale), or None where the
+    index cannot serve the table or the entity rows exactly (the caller then takes the two-pass path)."""
+    try:
+        with _stage(timings, "index"):
+            index = open_index(path, join_keys, workspace.point_in_time_index_dir)
+        with _stage(timings, "match"):
+            rows = index.matched_rows(keys.select([*join_keys, _TIMESTAMP]), ttl)
+    except IndexUnsupported:
+        return None
+    except OSError as error:
+        warnings.warn(f"cannot write the point-in-time index of {path} under {workspace.point_in_time_index_dir} ({error}); "
+                      "using the slower two-pass path: make that folder writable", stacklevel=4)
+        return None
+    with _stage(timings, "place"):
+        every_row_found = not (rows == index.manifest["rows"]).any()
+        features = index.features(rows, numeric_as_nan=for_pandas and not every_row_found)
+        return {f"{name}__{feature}": column for feature, column in features.items()}
+
+
+def _feature_paths(workspace: Workspace, names: Sequence[str]) -> dict[str, Path]:
+    """View name -> its feature table, after checking every one exists."""
     specs = view_specs()
     paths = {name: workspace.features_dir / f"{specs[name].dbt_model}.parquet" for name in names}
     for path in paths.values():
         if not path.is_file():
             raise FeatureStoreError(f"feature table {path} is missing: run `payloom build` for this workspace first")
+    return paths
+
+
+def _features(
+    workspace: Workspace, keys: pa.Table, names: Sequence[str], connection: duckdb.DuckDBPyConnection | None,
+    timings: dict[str, float] | None, for_pandas: bool,
+) -> list[dict[str, pa.Array | pa.ChunkedArray | np.ndarray]]:
+    """The feature columns of each view for the entity `keys` (join keys and naive `event_timestamp`):
+    through the prepared index where it serves, else by the two passes over the Parquet."""
+    specs = view_specs()
+    paths = _feature_paths(workspace, names)
+    found = {name: _indexed_view_features(workspace, paths[name], name, specs[name].join_keys, specs[name].ttl, keys, timings, for_pandas)
+             for name in names}
+    remaining = [name for name in names if found[name] is None]
+    if not remaining:
+        return [found[name] for name in names]
     own_connection = connection is None
     connection = connection or duckdb.connect()
     try:
         connection.register(_ENTITIES, keys.append_column(_ROW, pa.array(np.arange(keys.num_rows, dtype=np.int64))))
         try:
-            return [
-                _view_features(connection, paths[name], name, specs[name].join_keys, specs[name].ttl, keys.num_rows, timings,
-                               for_pandas)
-                for name in names
-            ]
+            for name in remaining:
+                found[name] = _view_features(connection, paths[name], name, specs[name].join_keys, specs[name].ttl, keys.num_rows,
+                                             timings, for_pandas)
+            return [found[name] for name in names]
         finally:
             connection.unregister(_ENTITIES)
     finally:
         if own_connection:
             connection.close()
+
+
+def prepare_training_index(workspace: Workspace, service: str | None = None, *, views: Sequence[str] | None = None) -> dict[str, Path]:
+    """Build the prepared point-in-time index of the feature tables of `service` (or of `views`)
+    now, instead of on their first training set; current indexes are kept. Returns view name -> its
+    index directory (views the index cannot serve exactly, which use the two-pass path, are left out).
+    """
+    names = _resolved_views(service, views)
+    specs, paths = view_specs(), _feature_paths(workspace, names)
+    prepared = {}
+    for name in names:
+        directory = build_index(paths[name], specs[name].join_keys, workspace.point_in_time_index_dir)
+        if "unsupported" not in (directory / "manifest.json").read_text():
+            prepared[name] = directory
+    return prepared
 
 
 def historical_features(

@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,9 @@ __all__ = [
     "ONLINE_STORE_ENV",
     "REDIS_URL_ENV",
     "DEFAULT_REDIS_ADDRESS",
+    "OFFLINE_STORE_ENV",
+    "OFFLINE_STORES",
+    "offline_store_from_environment",
     "redis_address_from_environment",
 ]
 
@@ -54,6 +58,10 @@ REDIS_URL_ENV = "PAYLOOM_REDIS_URL"
 """With PAYLOOM_ONLINE_STORE=redis: Feast's connection string `host:port[,db=N][,password=...]`
 (or `redis://[:password@]host[:port][/db]`); unset means DEFAULT_REDIS_ADDRESS."""
 DEFAULT_REDIS_ADDRESS = "localhost:6379"
+OFFLINE_STORE_ENV = "PAYLOOM_OFFLINE_STORE"
+"""`duckdb` (the default when unset or empty) or `spark`: which engine Feast's offline store
+(`get_historical_features`, materialisation) reads the feature Parquet with."""
+OFFLINE_STORES = ("duckdb", "spark")
 
 
 class _FromEnvironment:
@@ -79,6 +87,15 @@ def redis_address_from_environment(environ: Mapping[str, str] | None = None) -> 
     )
 
 
+def offline_store_from_environment(environ: Mapping[str, str] | None = None) -> str:
+    """The Feast offline store the environment configures: `duckdb` (default) or `spark`."""
+    environ = os.environ if environ is None else environ
+    kind = environ.get(OFFLINE_STORE_ENV, "").strip().lower() or "duckdb"
+    if kind not in OFFLINE_STORES:
+        raise FeatureStoreError(f"{OFFLINE_STORE_ENV}={environ[OFFLINE_STORE_ENV]!r} is not an offline store: use duckdb (the default) or spark")
+    return kind
+
+
 @dataclass(frozen=True)
 class Workspace:
     """A folder holding one payloom world. Paths are absolute so every tool agrees on them."""
@@ -92,6 +109,8 @@ class Workspace:
     redis_address: str | None = field(default=None, repr=False)  # may hold a password
     """Feast's connection string of the Redis online store (`host:port[,db=N][,password=...]`);
     None serves online features from SQLite in `feature_store_dir`."""
+    offline_store: str = "duckdb"
+    """Feast's offline store: `duckdb` (the default) or `spark` (a local SparkSession reads the Parquet)."""
 
     @classmethod
     def at(
@@ -100,15 +119,22 @@ class Workspace:
         *,
         raw_dir: Path | str | None = None,
         redis_address: str | None | _FromEnvironment = FROM_ENVIRONMENT,
+        offline_store: str | _FromEnvironment = FROM_ENVIRONMENT,
     ) -> "Workspace":
         """The standard layout under `root`; `raw_dir` may point at the user's own raw data.
 
         `redis_address` picks the online store: a connection string for Redis, None for SQLite;
         by default PAYLOOM_ONLINE_STORE and PAYLOOM_REDIS_URL decide (`redis_address_from_environment`).
+        `offline_store` picks Feast's offline store, `duckdb` or `spark`; by default
+        PAYLOOM_OFFLINE_STORE decides.
         """
         root = Path(root).resolve()
         if isinstance(redis_address, _FromEnvironment):
             redis_address = redis_address_from_environment()
+        if isinstance(offline_store, _FromEnvironment):
+            offline_store = offline_store_from_environment()
+        elif offline_store not in OFFLINE_STORES:
+            raise FeatureStoreError(f"offline store {offline_store!r} is not one of {', '.join(OFFLINE_STORES)}")
         return cls(
             root=root,
             raw_dir=Path(raw_dir).resolve() if raw_dir is not None else root / "raw",
@@ -117,7 +143,13 @@ class Workspace:
             model_registry=root / "models",
             feature_store_dir=root / "feature_store",
             redis_address=redis_address or None,
+            offline_store=offline_store,
         )
+
+    @property
+    def point_in_time_index_dir(self) -> Path:
+        """Where the prepared point-in-time indexes of the feature tables live (rebuilt when a table changes)."""
+        return self.features_dir / ".pit_index"
 
     @property
     def online_store(self) -> str:
@@ -152,4 +184,7 @@ class Workspace:
             **os.environ,
             "PAYLOOM_FEATURES_DIR": str(self.features_dir),
             "PAYLOOM_FEATURE_STORE_DIR": str(self.feature_store_dir),
+            OFFLINE_STORE_ENV: self.offline_store,
+            # Spark's Python workers must import what the driver does: this interpreter.
+            **({"PYSPARK_PYTHON": sys.executable} if self.offline_store == "spark" else {}),
         }

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import raw_factory
 
 PAYLOOM = [str(Path(sys.executable).parent / "payloom")]
@@ -43,3 +44,16 @@ def test_bad_raw_directory_exits_2_with_the_reason(tmp_path):
     assert result.returncode == 2
     assert "payloom: error: raw table 'payment_attempts'" in result.stderr and "no column 'gateway'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_prepare_training_sets_indexes_the_built_feature_tables(tmp_path):
+    features = tmp_path / "ws" / "features"
+    features.mkdir(parents=True)
+    duckdb.sql(f"copy (select 'c1' as card_id, timestamp '2025-01-01' as event_timestamp, 5::bigint as attempts_30d) "
+               f"to '{features / 'card_features.parquet'}'")
+    result = run("prepare-training-sets", "--workspace", str(tmp_path / "ws"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"card_activity: {features / '.pit_index' / 'card_features-'}")
+    assert (features / ".pit_index").is_dir() and len(result.stdout.splitlines()) == 1  # only the built table
+    missing = run("prepare-training-sets", "--workspace", str(tmp_path / "ws"), "--service", "cross_sell_v1")
+    assert missing.returncode == 2 and "customer_features.parquet is missing: run `payloom build`" in missing.stderr

@@ -13,9 +13,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from scoring import point_in_time
+from scoring import point_in_time, point_in_time_index, point_in_time_index_build
 from scoring.errors import FeatureStoreError
 from scoring.workspace import Workspace
 
@@ -88,14 +89,21 @@ def reference(features: pd.DataFrame, entities: pd.DataFrame, ttl: timedelta | N
     return result
 
 
+@pytest.fixture(scope="module")
+def expected(world) -> dict:
+    """The reference rows of the world's entity rows, with the TTL and without (computed once)."""
+    _, features, entities = world
+    return {ttl: reference(features, entities, ttl) for ttl in (TTL, None)}
+
+
 def rows_of(frame: pd.DataFrame) -> list[dict]:
     columns = [column for column in frame.columns if "__" in column]
     return [{column: plain(value) for column, value in zip(columns, values)} for values in frame[columns].itertuples(index=False)]
 
 
-def test_historical_features_equal_the_brute_force_reference(world):
+def test_historical_features_equal_the_brute_force_reference(world, expected):
     workspace, features, entities = world
-    expected = reference(features, entities, TTL)
+    expected = expected[TTL]
     ours = point_in_time.historical_features(workspace, entities, views=["card_activity"])
 
     assert ours["row_index"].tolist() == entities["row_index"].tolist()
@@ -111,25 +119,15 @@ def test_historical_features_equal_the_brute_force_reference(world):
     assert sparse["card_activity__decline_ratio_30d"].notna().tolist() == [True, True, True, False] * 3
 
 
-def test_arrow_variant_from_pandas_or_arrow_equals_the_reference(world):
+def test_arrow_variant_from_pandas_or_arrow_equals_the_reference(world, expected):
     workspace, features, entities = world
-    expected = reference(features, entities, TTL)
+    expected = expected[TTL]
     for entity_rows in (entities, pa.Table.from_pandas(entities, preserve_index=False)):
         table = point_in_time.historical_features_arrow(workspace, entity_rows, views=["card_activity"])
         assert table.column_names == [*entities.columns, *expected[0]]
         assert table["card_activity__attempts_30d"].type == pa.int64()  # no float upcast in Arrow
         assert rows_of(table.to_pandas()) == expected
         assert table["row_index"].to_pylist() == entities["row_index"].tolist()
-
-
-def test_a_view_without_ttl_takes_the_newest_row_at_any_age(world):
-    workspace, features, entities = world
-    keys = pa.Table.from_pandas(point_in_time._normalised_frame(entities)[["event_timestamp", "card_id"]], preserve_index=False)
-    with duckdb.connect() as connection:
-        connection.register("__payloom_entities", keys.append_column("__payloom_row", pa.array(np.arange(len(entities)))))
-        table = pa.table(point_in_time._view_features(connection, workspace.features_dir / "card_features.parquet",
-                                                      "card_activity", ("card_id",), timedelta(0), len(entities), None))
-    assert rows_of(table.to_pandas()) == reference(features, entities, None)
 
 
 def test_empty_entity_rows_and_rows_that_match_nothing(world):
@@ -145,10 +143,101 @@ def test_stage_timings_and_clear_errors(world):
     workspace, _, entities = world
     timings: dict[str, float] = {}
     point_in_time.historical_features(workspace, entities, views=["card_activity"], timings=timings)
-    assert set(timings) == {"entities", "match", "fetch", "place", "to_pandas"}
+    assert set(timings) == {"entities", "index", "match", "place", "to_pandas"}  # the prepared index served
     with pytest.raises(FeatureStoreError, match="an Arrow table needs a timestamp column"):
         point_in_time.historical_features_arrow(workspace, pa.table({"card_id": ["c1"], "event_timestamp": ["2025-01-01"]}),
                                                 views=["card_activity"])
     with pytest.raises(FeatureStoreError, match="lack columns card_id"):
         point_in_time.historical_features_arrow(workspace, pa.table({"event_timestamp": pa.array([0], pa.timestamp("us"))}),
                                                 views=["card_activity"])
+
+
+def copied_workspace(tmp_path, world, features: pd.DataFrame | None = None) -> Workspace:
+    """A fresh workspace holding the world's card_features (or `features`), with no index yet."""
+    workspace = Workspace.at(tmp_path / "copy")
+    workspace.features_dir.mkdir(parents=True)
+    written = pa.Table.from_pandas(world[1] if features is None else features, preserve_index=False)
+    pq.write_table(written, workspace.features_dir / "card_features.parquet")
+    return workspace
+
+
+@pytest.mark.parametrize("path", ["index", "two_pass"])
+@pytest.mark.parametrize("ttl", [TTL, timedelta(0)])
+def test_both_paths_equal_the_reference_with_and_without_ttl(world, expected, path, ttl):
+    workspace, _, entities = world
+    keys = pa.Table.from_pandas(point_in_time._normalised_frame(entities)[["event_timestamp", "card_id"]], preserve_index=False)
+    parquet = workspace.features_dir / "card_features.parquet"
+    if path == "index":
+        index = point_in_time_index.open_index(parquet, ("card_id",), workspace.point_in_time_index_dir)
+        columns = index.features(index.matched_rows(keys, ttl), numeric_as_nan=False)
+        table = pa.table({f"card_activity__{name}": column for name, column in columns.items()})
+    else:
+        with duckdb.connect() as connection:
+            connection.register("__payloom_entities", keys.append_column("__payloom_row", pa.array(np.arange(len(entities)))))
+            table = pa.table(point_in_time._view_features(connection, parquet, "card_activity", ("card_id",), ttl, len(entities), None))
+    assert rows_of(table.to_pandas()) == expected[ttl or None]
+
+
+def test_a_rewritten_feature_table_is_reindexed(tmp_path, world, expected):
+    _, features, entities = world
+    workspace = copied_workspace(tmp_path, world)
+    before = point_in_time.historical_features(workspace, entities, views=["card_activity"])
+    [first_index] = workspace.point_in_time_index_dir.iterdir()
+    changed = features.assign(decline_ratio_30d=features["decline_ratio_30d"] + 10.0)
+    pq.write_table(pa.Table.from_pandas(changed, preserve_index=False), workspace.features_dir / "card_features.parquet")
+
+    timings: dict[str, float] = {}
+    after = point_in_time.historical_features(workspace, entities, views=["card_activity"], timings=timings)
+    assert "index" in timings and "fetch" not in timings
+    moved = [{**row, "card_activity__decline_ratio_30d": row["card_activity__decline_ratio_30d"] and row["card_activity__decline_ratio_30d"] + 10.0}
+             for row in expected[TTL]]
+    assert rows_of(before) == expected[TTL] and rows_of(after) == moved
+    assert [path.name for path in workspace.point_in_time_index_dir.iterdir()] != [first_index.name], "the stale index is replaced"
+    assert len(list(workspace.point_in_time_index_dir.iterdir())) == 1
+
+
+def test_a_coarse_time_grain_still_finds_the_exact_row(tmp_path, world, expected, monkeypatch):
+    """Few key codes * buckets allowed: buckets of about a week, corrected by stepping back over newer rows."""
+    _, features, entities = world
+    workspace = copied_workspace(tmp_path, world)
+    monkeypatch.setattr(point_in_time_index_build, "_SEARCH_LIMIT", 31 * 6)
+    [directory] = point_in_time.prepare_training_index(workspace, views=["card_activity"]).values()
+    assert point_in_time_index.PointInTimeIndex.load(directory).manifest["grain"] > 86_400 * 10**6
+    served = point_in_time.historical_features_arrow(workspace, entities, views=["card_activity"])
+    assert rows_of(served.to_pandas()) == expected[TTL]
+
+
+def test_tables_the_index_cannot_serve_take_the_two_pass_path(tmp_path, world, expected):
+    """Nanosecond instants (not exact in µs), and join keys with more value combinations than an int64 holds."""
+    _, features, entities = world
+    workspace = copied_workspace(tmp_path, world)
+    table = pa.Table.from_pandas(features, preserve_index=False)
+    table = table.set_column(1, "event_timestamp", table["event_timestamp"].cast(pa.timestamp("ns")))
+    pq.write_table(table, workspace.features_dir / "card_features.parquet")
+    timings: dict[str, float] = {}
+    served = point_in_time.historical_features(workspace, entities, views=["card_activity"], timings=timings)
+    assert "fetch" in timings and rows_of(served) == expected[TTL]
+    assert point_in_time.prepare_training_index(workspace, views=["card_activity"]) == {}
+
+    keys = ["gateway", "card_network", "issuer_country", "transaction_type"]
+    rows = 70_000  # 70 k distinct values per key: 70 k ** 4 combinations > 2 ** 62
+    segments = pd.DataFrame({key: [f"{key[0]}{value}" for value in range(rows)] for key in keys})
+    segments["event_timestamp"] = (pd.Timestamp("2025-01-01") + pd.to_timedelta(np.arange(rows), unit="s")).astype("datetime64[us]")
+    segments["approval_ratio_1d"] = np.arange(rows) / rows
+    pq.write_table(pa.Table.from_pandas(segments, preserve_index=False), workspace.features_dir / "gateway_segment_features.parquet")
+    asked = segments.iloc[[5, 60_000, 60_001]].assign(
+        event_timestamp=lambda frame: frame["event_timestamp"] + pd.to_timedelta([0, 2 * 86_400, 2 * 86_400 + 1], unit="s"))
+    timings = {}
+    served = point_in_time.historical_features(workspace, asked, views=["gateway_segment_activity"], timings=timings)
+    assert "fetch" in timings
+    assert plain_list(served["gateway_segment_activity__approval_ratio_1d"]) == [5 / rows, 60_000 / rows, None]
+
+
+def plain_list(column: pd.Series) -> list:
+    return [plain(value) for value in column]
+
+
+def test_a_feature_table_without_the_view_columns_is_named(tmp_path, world):
+    workspace = copied_workspace(tmp_path, world, world[1].drop(columns=["event_timestamp"]))
+    with pytest.raises(FeatureStoreError, match=r"card_features\.parquet lacks columns event_timestamp of view card_activity"):
+        point_in_time.historical_features(workspace, world[2], views=["card_activity"])

@@ -322,7 +322,9 @@ def test_payloom_point_in_time_path_returns_exactly_what_feast_returns(feast_wor
     for view in views:
         spec = point_in_time.view_specs()[view.name]
         assert spec.ttl == view.ttl and list(spec.join_keys) == [column.name for column in view.entity_columns]
-    ours = point_in_time.historical_features(feast_workspace, entities, service_name).set_index("row_index")
+    timings: dict[str, float] = {}
+    ours = point_in_time.historical_features(feast_workspace, entities, service_name, timings=timings).set_index("row_index")
+    assert "index" in timings and "fetch" not in timings, "the prepared point-in-time index served every view"
     feature_columns = [column for column in served.columns if "__" in column]
     assert [column for column in ours.columns if "__" in column] == feature_columns
     assert list(ours.index) == list(entities["row_index"]), "payloom keeps the entity rows in their order"
