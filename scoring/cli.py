@@ -1,7 +1,7 @@
 """The `payloom` command line.
 
     payloom run [--workspace build] [--attempts 200000] [--seed 42]   the main job
-    payloom build --raw-dir DIR [--workspace build]                   features from your own data
+    payloom build --raw-dir DIR [--workspace build] [--target spark]  features from your own data (DuckDB or Spark)
     payloom train [--workspace build]                                 decline models: train, compile, score in SQL
     payloom prepare-training-sets [--workspace build] [--service S | --views V ...]
                                                                       index the feature tables for fast training sets
@@ -23,9 +23,9 @@ from datetime import datetime
 
 from scoring.decline_training_job import train_decline_job
 from scoring.errors import PayloomError
-from scoring.feature_build import build_features
+from scoring.feature_build import TARGETS, build_features
 from scoring.main_job import run_main_job
-from scoring.run_summary import summarize_workspace
+from scoring.run_summary import summarize_feature_tables, summarize_workspace
 from scoring.sql_export import SUPPORTED_DIALECTS
 from scoring.workspace import Workspace
 
@@ -51,7 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--workspace", default="build")
     build.add_argument("--feature-cutoff-at", type=datetime.fromisoformat, default=None,
                        help="stamp of the current feature rows (default: now), e.g. 2025-05-01")
+    build.add_argument("--load-started-at", type=datetime.fromisoformat, default=None,
+                       help="rows stamped after this instant are quarantined as future (default: now)")
     build.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
+    build.add_argument("--target", choices=TARGETS, default="duckdb",
+                       help="dbt target of profiles.yml: duckdb (default) or spark (local SparkSession, needs Java 17)")
     build.add_argument("--quiet", action="store_true")
 
     train = commands.add_parser("train", help="train, compile and publish the decline models of a built workspace, then score it in SQL")
@@ -184,8 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             print("timings: " + ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.seconds.items()))
         elif arguments.command == "build":
             workspace = Workspace.at(arguments.workspace, raw_dir=arguments.raw_dir)
-            build_features(workspace, feature_cutoff_at=arguments.feature_cutoff_at, full_refresh=arguments.full_refresh, echo=echo)
-            print(summarize_workspace(workspace).format())
+            build_features(workspace, feature_cutoff_at=arguments.feature_cutoff_at, load_started_at=arguments.load_started_at,
+                           full_refresh=arguments.full_refresh, target=arguments.target, echo=echo)
+            summary = summarize_workspace(workspace) if arguments.target == "duckdb" else summarize_feature_tables(workspace)
+            print(summary.format())
         elif arguments.command == "train":
             report = train_decline_job(Workspace.at(arguments.workspace), candidates=arguments.candidates, seed=arguments.seed, echo=echo)
             print(report.format())

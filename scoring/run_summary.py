@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from scoring.raw_contract import load_raw_contract
 from scoring.workspace import Workspace
 
-__all__ = ["WorkspaceSummary", "summarize_workspace"]
+__all__ = ["WorkspaceSummary", "summarize_workspace", "summarize_feature_tables"]
 
 
 @dataclass
@@ -25,7 +26,8 @@ class WorkspaceSummary:
     training_views: list[str] = field(default_factory=list)
 
     def format(self) -> str:
-        lines = ["raw tables (rows = clean + quarantined):"]
+        """The summary as text; sections without rows (a Spark build has only feature tables) are left out."""
+        lines = ["raw tables (rows = clean + quarantined):"] if self.raw_rows else []
         for table, rows in self.raw_rows.items():
             quarantined = self.quarantined_rows.get(table, 0)
             lines.append(f"  {table:<18} {rows:>12,} raw  {rows - quarantined:>12,} clean  {quarantined:>8,} quarantined")
@@ -33,10 +35,12 @@ class WorkspaceSummary:
             lines.append("quarantine reasons:")
             for table, reason, rows in self.quarantine_reasons:
                 lines.append(f"  {table:<18} {reason:<40} {rows:>8,}")
-        lines.append("marts:")
+        if self.mart_rows:
+            lines.append("marts:")
         for table, rows in self.mart_rows.items():
             lines.append(f"  {table:<32} {rows:>12,} rows")
-        lines.append("training sets (views, computed when read):")
+        if self.training_views:
+            lines.append("training sets (views, computed when read):")
         for view in self.training_views:
             lines.append(f"  training.{view}")
         lines.append("feature tables (Parquet for Feast):")
@@ -67,6 +71,14 @@ def summarize_workspace(workspace: Workspace) -> WorkspaceSummary:
         for path in sorted(workspace.features_dir.glob("*.parquet")):
             rows = connection.execute("select count(*) from read_parquet(?)", [str(path)]).fetchone()[0]
             summary.feature_tables[path.stem] = (rows, path)
+    return summary
+
+
+def summarize_feature_tables(workspace: Workspace) -> WorkspaceSummary:
+    """Rows of the workspace's feature Parquet only: what a Spark build leaves outside its own catalog."""
+    summary = WorkspaceSummary()
+    for path in sorted(workspace.features_dir.glob("*.parquet")):
+        summary.feature_tables[path.stem] = (pq.read_metadata(path).num_rows, path)
     return summary
 
 

@@ -6,6 +6,8 @@ the model registry and Feast's state (registry and online store).
 ('warehouse.duckdb', 'raw', 'features', 'models')
 >>> ws.feature_store_dir.name
 'feature_store'
+>>> ws.spark_dir.name, ws.spark_export_dir.relative_to(ws.root).as_posix()
+('spark', 'spark/export')
 
 The online store is SQLite (in `feature_store_dir`) unless Redis is configured, by argument or by
 the environment that `Workspace.at` reads (PAYLOOM_ONLINE_STORE=redis, PAYLOOM_REDIS_URL):
@@ -47,6 +49,8 @@ __all__ = [
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 FEATURE_REPO_DIR = PROJECT_ROOT / "feature_repo"
+SPARK_CONF_DIR = DBT_PROJECT_DIR / "spark_conf"
+"""Spark's log4j2.properties for the local `spark` target (errors only); used unless SPARK_CONF_DIR is set."""
 
 ONLINE_STORE_ENV = "PAYLOOM_ONLINE_STORE"
 """`sqlite` (the default when unset or empty) or `redis`."""
@@ -152,13 +156,25 @@ class Workspace:
         """`redis` or `sqlite`: where Feast serves this workspace's online features from."""
         return "sqlite" if self.redis_address is None else "redis"
 
+    @property
+    def spark_dir(self) -> Path:
+        """The Spark target's folder: Hive metastore (Derby), managed tables, feature exports."""
+        return self.root / "spark"
+
+    @property
+    def spark_export_dir(self) -> Path:
+        """Where Spark writes each feature table as Parquet part files, `<model>/part-*.parquet`."""
+        return self.spark_dir / "export"
+
     def dbt_environment(self) -> dict[str, str]:
         """Environment variables that point profiles.yml at this workspace."""
         return {
+            "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
             **os.environ,
             "PAYLOOM_WAREHOUSE": str(self.warehouse),
             "PAYLOOM_FEATURES_DIR": str(self.features_dir),
             "PAYLOOM_MODEL_REGISTRY": str(self.model_registry),
+            "PAYLOOM_SPARK_DIR": str(self.spark_dir),
             "DBT_PROFILES_DIR": str(PROJECT_ROOT),
         }
 

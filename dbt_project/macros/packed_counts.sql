@@ -9,11 +9,19 @@
         {{ packed_count_sum(['is_attempt', 'is_decline'], 'last_7d') }} as packed_7d
         ...
         {{ unpacked_count('packed_7d', 1) }} as declines_7d
+
+    Spark has no HUGEINT (shifts of a DECIMAL silently become INT shifts) and computes every
+    window aggregate that shares a window in one pass anyway: there the "packed" value is an
+    array of the plain sums.
 -#}
-{% macro packed_count_sum(flags, window) %}
+{% macro packed_count_sum(flags, window) -%}
 {%- if flags | length > 4 -%}
     {{ exceptions.raise_compiler_error("packed_count_sum packs at most 4 counters into one HUGEINT; got " ~ (flags | length) ~ ". Split them over two calls.") }}
 {%- endif -%}
+{{ return(adapter.dispatch('packed_count_sum')(flags, window)) }}
+{%- endmacro %}
+
+{% macro default__packed_count_sum(flags, window) %}
 {%- set field_type = 'bigint' if flags | length <= 2 else 'hugeint' -%}
 sum(
     {%- for flag in flags %}
@@ -22,7 +30,23 @@ sum(
 ) over {{ window }}
 {%- endmacro %}
 
+{% macro spark__packed_count_sum(flags, window) %}
+array(
+    {%- for flag in flags %}
+    sum(cast({{ flag }} as bigint)) over {{ window }}{{ "," if not loop.last }}
+    {%- endfor %}
+)
+{%- endmacro %}
+
 {#- Field `position` (0-based) of a packed_count_sum, 0 when the window was empty. -#}
 {% macro unpacked_count(packed, position) -%}
+{{ return(adapter.dispatch('unpacked_count')(packed, position)) }}
+{%- endmacro %}
+
+{% macro default__unpacked_count(packed, position) -%}
 cast(coalesce(({{ packed }} >> {{ 31 * position }}) & 2147483647, 0) as bigint)
+{%- endmacro %}
+
+{% macro spark__unpacked_count(packed, position) -%}
+cast(coalesce({{ packed }}[{{ position }}], 0) as bigint)
 {%- endmacro %}

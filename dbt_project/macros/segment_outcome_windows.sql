@@ -50,11 +50,10 @@ grid as (
     select
         {{ key_list }},
         first_bucket_at,
-        unnest(generate_series(
-            first_bucket_at,
-            least(last_bucket_at + interval {{ longest + 1 }} {{ grain }}, {{ cutoff_bucket }}),
-            interval 1 {{ grain }}
-        )) as point_at
+        {{ time_grid(
+            'first_bucket_at',
+            'least(last_bucket_at + interval ' ~ (longest + 1) ~ ' ' ~ grain ~ ', ' ~ cutoff_bucket ~ ')',
+            'interval 1 ' ~ grain) }} as point_at
     from segment_spans
 ),
 
@@ -96,7 +95,7 @@ all_buckets as (
 ),
 
 all_grid as (
-    select unnest(generate_series(min(bucket_at), {{ cutoff_bucket }}, interval 1 {{ grain }})) as point_at
+    select {{ time_grid('min(bucket_at)', cutoff_bucket, 'interval 1 ' ~ grain) }} as point_at
     from all_buckets
 ),
 
@@ -124,7 +123,7 @@ priors as (
 {%- endif %}
 
 select
-    windowed.* exclude (is_after_first_activity),
+    windowed.* except (is_after_first_activity),
     {%- for name, n in windows %}
     cast(approvals_{{ name }} as double) / nullif(attempts_{{ name }}, 0) as approval_rate_{{ name }}{{ "," if prior_attempts is not none or not loop.last }}
     {%- if prior_attempts is not none %}

@@ -22,7 +22,7 @@
     every raw row in memory (3 GB at 10 M attempts) instead of streaming the Parquet twice. #}
 with
 
-source as not materialized (
+source as {{ cte_not_materialized() }} (
     select * from {{ source('raw', table) }}
 ),
 
@@ -36,13 +36,13 @@ repeated_keys as (
 ),
 {%- endif %}
 
-typed as not materialized (
+typed as {{ cte_not_materialized() }} (
     select
         {%- for column, data_type in column_types.items() %}
         {%- if column in normalise %}
-        {{ normalise[column] }}(cast(source.{{ column }} as varchar)) as {{ column }},
+        {{ normalise[column] }}(cast(source.{{ column }} as string)) as {{ column }},
         {%- elif data_type == 'varchar' %}
-        cast(source.{{ column }} as varchar) as {{ column }},
+        cast(source.{{ column }} as string) as {{ column }},
         {%- else %}
         {{ cast_strictly('source.' ~ column, data_type) }} as {{ column }},
         {%- endif %}
@@ -106,11 +106,11 @@ final as (
         {{ column }},
         {%- endfor %}
         quarantine_reason,
-        case when quarantine_reason is not null then to_json(struct_pack(
-            {%- for column in column_types %}
-            {{ column }} := {{ 'raw_' if column in raw_columns }}{{ column }}{{ "," if not loop.last }}
-            {%- endfor %}
-        )) end as raw_row_json,
+        {%- set raw_values = [] %}
+        {%- for column in column_types %}
+            {%- do raw_values.append((column, ('raw_' if column in raw_columns else '') ~ column)) %}
+        {%- endfor %}
+        case when quarantine_reason is not null then {{ json_object(raw_values) }} end as raw_row_json,
         _source_file as source_file
     from checked
 )

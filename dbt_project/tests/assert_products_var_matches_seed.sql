@@ -2,7 +2,11 @@
 with
 
 from_var as (
-    select unnest([{% for product in var('products') %}'{{ product }}'{{ "," if not loop.last }}{% endfor %}]) as product
+    select * from (values
+        {%- for product in var('products') %}
+        ('{{ product }}'){{ "," if not loop.last }}
+        {%- endfor %}
+    ) as products (product)
 ),
 
 from_seed as (

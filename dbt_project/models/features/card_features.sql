@@ -9,7 +9,7 @@
 
 with
 
-authorizations as not materialized (
+authorizations as {{ cte_not_materialized() }} (
     select * from {{ ref('fct_authorizations') }}
 ),
 
@@ -34,9 +34,9 @@ cutoff_points as (
         0 as is_attempt,
         0 as is_decline,
         cast(null as timestamp) as approved_at,
-        cast(null as varchar) as decline_code,
+        cast(null as string) as decline_code,
         cast(null as bigint) as usd_amount_minor,
-        cast(null as varchar) as merchant_id
+        cast(null as string) as merchant_id
     from authorizations
     group by card_id
     having min(attempted_at) < {{ feature_cutoff_at() }}
@@ -64,7 +64,7 @@ windowed as (
         avg(usd_amount_minor) over last_30d as avg_usd_amount_minor_30d,
         max(usd_amount_minor) over last_30d as max_usd_amount_minor_30d,
         stddev_samp(usd_amount_minor) over last_30d as stddev_usd_amount_minor_30d,
-        count(distinct merchant_id) over last_30d as distinct_merchants_30d,
+        {{ count_distinct_over('merchant_id', 'last_30d') }} as distinct_merchants_30d,
         is_attempt
     from points
     window
@@ -72,12 +72,12 @@ windowed as (
         {%- for days in [1, 7, 30, 90] %}
         last_{{ days }}d as (
             partition by card_id order by event_timestamp
-            range between interval {{ days }} day preceding and interval 1 microsecond preceding
+            {{ range_before(days) }}
         ),
         {%- endfor %}
         all_before as (
             partition by card_id order by event_timestamp
-            range between unbounded preceding and interval 1 microsecond preceding
+            {{ range_before() }}
         )
 ),
 
@@ -106,7 +106,7 @@ final as (
         {{ unpacked_count('packed_code_counts_30d', loop.index0 - 2) }} as {{ code }}_declines_30d,
         {%- endif %}
         {%- endfor %}
-        cast(date_diff('second', last_approved_at, event_timestamp) as double) / 86400 as days_since_last_approval,
+        cast({{ boundaries_between('second', 'last_approved_at', 'event_timestamp') }} as double) / 86400 as days_since_last_approval,
         cast(coalesce(attempts_before, 0) as bigint) as attempts_before,
         cast(avg_usd_amount_minor_30d as double) as avg_usd_amount_minor_30d,
         cast(max_usd_amount_minor_30d as bigint) as max_usd_amount_minor_30d,

@@ -103,23 +103,25 @@ attributes as (
         customers.segment,
         customers.credit_score,
         case when customers.created_at < points.event_timestamp
-            then cast(date_diff('day', customers.created_at, points.event_timestamp) as bigint) end as tenure_days,
+            then cast({{ boundaries_between('day', 'customers.created_at', 'points.event_timestamp') }} as bigint) end as tenure_days,
         case when customers.birth_date is not null
-            then cast(date_diff('year', customers.birth_date, cast(points.event_timestamp as date)) as bigint) end as age_years,
+            then cast({{ boundaries_between('year', 'customers.birth_date', 'cast(points.event_timestamp as date)') }} as bigint) end as age_years,
         {{ to_usd_minor('customers.annual_income_minor') }} / 100 as annual_income_usd
     from points
     left join customers on points.customer_id = customers.customer_id
-    asof left join fx_rates
+    {#- A range join on the rate's validity, the same row an as-of join would pick (validities do not overlap). #}
+    left join fx_rates
         on customers.currency_code = fx_rates.currency_code
         and points.event_timestamp >= fx_rates.valid_from_at
+        and points.event_timestamp < fx_rates.valid_to_at
 ),
 
 joined as (
     select
         purchase_history.*,
-        engagement.* exclude (customer_id, event_timestamp),
-        holdings_at_point.* exclude (customer_id, event_timestamp),
-        attributes.* exclude (customer_id, event_timestamp),
+        engagement.* except (customer_id, event_timestamp),
+        holdings_at_point.* except (customer_id, event_timestamp),
+        attributes.* except (customer_id, event_timestamp),
         cast(purchase_history.event_timestamp - interval 1 microsecond as date) as observation_end_date
     from purchase_history
     inner join engagement using (customer_id, event_timestamp)
@@ -135,11 +137,12 @@ proxies as (
     select
         *,
         case when purchase_days > 1 then least(1.0, greatest(0.0,
-            1 - exp(-(date_diff('microsecond', last_purchased_at, event_timestamp) / 86400e6)
-                / (3 * greatest(date_diff('day', first_purchase_date, last_purchase_date) / (purchase_days - 1.0), 1.0)))
+            1 - exp(-({{ boundaries_between('microsecond', 'last_purchased_at', 'event_timestamp') }} / 86400e6)
+                / (3 * greatest({{ boundaries_between('day', 'first_purchase_date', 'last_purchase_date') }} / cast(purchase_days - 1 as double), 1.0)))
             + 0.1 * least(complaints_90d, 3)))
         end as churn_propensity_proxy,
-        spend_usd_minor_lifetime * 30.0 / greatest(date_diff('day', first_purchase_date, observation_end_date) + 1, 30) as monthly_spend_usd_minor
+        {#- Doubles, not DECIMAL literals: Spark keeps DECIMAL through the division (and can overflow it). #}
+        cast(spend_usd_minor_lifetime as double) * 30 / greatest({{ boundaries_between('day', 'first_purchase_date', 'observation_end_date') }} + 1, 30) as monthly_spend_usd_minor
     from joined
 ),
 
@@ -147,15 +150,15 @@ final as (
     select
         customer_id,
         event_timestamp,
-        cast(date_diff('microsecond', last_purchased_at, event_timestamp) as double) / 86400e6 as days_since_last_purchase,
+        cast({{ boundaries_between('microsecond', 'last_purchased_at', 'event_timestamp') }} as double) / 86400e6 as days_since_last_purchase,
         cast(purchases_lifetime as bigint) as purchases_lifetime,
         cast(purchases_90d as bigint) as purchases_90d,
         cast(purchases_30d as bigint) as purchases_30d,
         cast(spend_usd_minor_lifetime as bigint) as spend_usd_minor_lifetime,
         cast(spend_usd_minor_90d as bigint) as spend_usd_minor_90d,
         cast(greatest(purchase_days - 1, 0) as bigint) as repeat_purchase_days,
-        cast(coalesce(date_diff('day', first_purchase_date, last_purchase_date), 0) as double) / 7 as first_to_last_purchase_weeks,
-        cast(date_diff('day', first_purchase_date, observation_end_date) as double) / 7 as first_purchase_to_end_weeks,
+        cast(coalesce({{ boundaries_between('day', 'first_purchase_date', 'last_purchase_date') }}, 0) as double) / 7 as first_to_last_purchase_weeks,
+        cast({{ boundaries_between('day', 'first_purchase_date', 'observation_end_date') }} as double) / 7 as first_purchase_to_end_weeks,
         cast(case when purchase_days > 1 then repeat_day_spend_usd_minor / 100 / (purchase_days - 1) else 0 end as double) as mean_repeat_day_spend_usd,
         cast(interactions_30d as bigint) as interactions_30d,
         cast(interactions_90d as bigint) as interactions_90d,
@@ -163,7 +166,7 @@ final as (
         cast({{ channel }}_interactions_90d as bigint) as {{ channel }}_interactions_90d,
         {%- endfor %}
         cast(complaints_90d as bigint) as complaints_90d,
-        cast(date_diff('microsecond', last_interaction_at, event_timestamp) as double) / 86400e6 as days_since_last_interaction,
+        cast({{ boundaries_between('microsecond', 'last_interaction_at', 'event_timestamp') }} as double) / 86400e6 as days_since_last_interaction,
         cast(products_held as bigint) as products_held,
         {%- for product in var('products') %}
         holds_{{ product }},

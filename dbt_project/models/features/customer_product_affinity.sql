@@ -19,7 +19,11 @@ product_similarity as (
 ),
 
 products as (
-    select unnest([{% for product in var('products') %}'{{ product }}'{{ "," if not loop.last }}{% endfor %}]) as product
+    select * from (values
+        {%- for product in var('products') %}
+        ('{{ product }}'){{ "," if not loop.last }}
+        {%- endfor %}
+    ) as products (product)
 ),
 
 held_counts as (

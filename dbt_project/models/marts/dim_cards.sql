@@ -8,13 +8,13 @@ authorizations as (
 ),
 
 last_seen as (
-    {#- One arg_max of a struct instead of one per column: a single aggregate state per card. #}
+    {#- One max_by (arg_max) of a struct instead of one per column: a single aggregate state per card. #}
     select
         card_id,
-        arg_max(
-            struct_pack(customer_id, card_bin, issuer_id, issuer_country, card_network, card_type, card_expires_on),
+        max_by(
+            {{ struct_of(['customer_id', 'card_bin', 'issuer_id', 'issuer_country', 'card_network', 'card_type', 'card_expires_on']) }},
             attempted_at
-        ) as last,
+        ) as last_seen_values,
         min(attempted_at) as first_attempted_at,
         max(attempted_at) as last_attempted_at,
         count(*) as attempts
@@ -25,13 +25,13 @@ last_seen as (
 final as (
     select
         card_id,
-        last.customer_id,
-        last.card_bin,
-        last.issuer_id,
-        last.issuer_country,
-        last.card_network,
-        last.card_type,
-        last.card_expires_on,
+        last_seen_values.customer_id,
+        last_seen_values.card_bin,
+        last_seen_values.issuer_id,
+        last_seen_values.issuer_country,
+        last_seen_values.card_network,
+        last_seen_values.card_type,
+        last_seen_values.card_expires_on,
         first_attempted_at,
         last_attempted_at,
         attempts

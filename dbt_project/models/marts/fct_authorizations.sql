@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=fact_materialization(),
         unique_key='attempt_id',
         incremental_strategy='delete+insert',
     )
@@ -67,9 +67,9 @@ final as (
         is_approved,
         decline_code,
         cast(extract(hour from attempted_at) as integer) as hour_of_day,
-        cast(isodow(attempted_at) as integer) as day_of_week,
+        cast({{ iso_day_of_week('attempted_at') }} as integer) as day_of_week,
         cast(extract(day from attempted_at) as integer) as day_of_month,
-        cast(date_diff('day', cast(attempted_at as date), card_expires_on) as integer) as days_to_card_expiry
+        cast({{ boundaries_between('day', 'cast(attempted_at as date)', 'card_expires_on') }} as integer) as days_to_card_expiry
     from converted
 )
 

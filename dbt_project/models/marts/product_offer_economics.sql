@@ -28,9 +28,11 @@ offers_in_usd as (
         {{ to_usd_minor('offers.revenue_minor') }} as revenue_usd_minor
     from offers
     left join customers on offers.customer_id = customers.customer_id
-    asof left join fx_rates
+    {#- A range join on the rate's validity, the same row an as-of join would pick (validities do not overlap). #}
+    left join fx_rates
         on offers.currency_code = fx_rates.currency_code
         and offers.offered_at >= fx_rates.valid_from_at
+        and offers.offered_at < fx_rates.valid_to_at
 ),
 
 aggregated as (

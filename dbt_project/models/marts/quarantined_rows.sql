@@ -4,9 +4,9 @@
 {%- set record_ids = {
     'payment_attempts': 'attempt_id',
     'customers': 'customer_id',
-    'product_holdings': "customer_id || '|' || product || '|' || cast(opened_at as varchar)",
+    'product_holdings': "customer_id || '|' || product || '|' || cast(opened_at as string)",
     'offers': 'offer_id',
-    'interactions': "customer_id || '|' || cast(occurred_at as varchar)",
+    'interactions': "customer_id || '|' || cast(occurred_at as string)",
 } %}
 
 with

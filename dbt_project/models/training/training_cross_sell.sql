@@ -24,7 +24,7 @@ final as (
         offers.customer_id,
         offers.product,
         offers.offered_at,
-        candidates.* exclude (customer_id, event_timestamp, product),
+        candidates.* except (customer_id, event_timestamp, product),
         {{ to_usd_minor('offers.contact_cost_minor') }} as contact_cost_usd_minor,
         offers.is_accepted,
         {{ to_usd_minor('offers.revenue_minor') }} as revenue_usd_minor
@@ -33,9 +33,11 @@ final as (
         on offers.customer_id = candidates.customer_id
         and offers.offered_at = candidates.event_timestamp
         and offers.product = candidates.product
-    asof left join fx_rates
+    {#- A range join on the rate's validity, the same row an as-of join would pick (validities do not overlap). #}
+    left join fx_rates
         on offers.currency_code = fx_rates.currency_code
         and offers.offered_at >= fx_rates.valid_from_at
+        and offers.offered_at < fx_rates.valid_to_at
 )
 
 select * from final

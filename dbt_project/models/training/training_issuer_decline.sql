@@ -9,7 +9,7 @@ authorization_features as (
 
 final as (
     select
-        * exclude (is_approved, decline_code),
+        * except (is_approved, decline_code),
         not is_approved as is_declined,
         decline_code
     from authorization_features

@@ -18,7 +18,7 @@ final as (
         authorizations.payment_id,
         authorizations.decision_propensity,
         authorizations.is_approved,
-        training_issuer_decline.* exclude (is_declined, decline_code),
+        training_issuer_decline.* except (is_declined, decline_code),
         training_issuer_decline.decline_code
     from training_issuer_decline
     inner join authorizations on training_issuer_decline.attempt_id = authorizations.attempt_id

@@ -72,7 +72,7 @@ final as (
         {%- endfor %}
         customer_features.segment = 'small_business' as is_small_business,
         customer_features.segment = 'enterprise' as is_enterprise,
-        customer_features.* exclude (customer_id, event_timestamp),
+        customer_features.* except (customer_id, event_timestamp),
         coalesce(customer_product_affinity.affinity_score, 0) as product_affinity_score,
         coalesce(holding_pattern_neighbours.neighbour_affinity_score, 0) as neighbour_affinity_score
     from candidates

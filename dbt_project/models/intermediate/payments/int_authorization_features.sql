@@ -2,7 +2,7 @@
 
 {#- One row per clean authorization attempt with every feature as of the attempt (events strictly
     before it): card features at the attempt's own instant, segment features at the last grid
-    boundary at or before it (ASOF JOIN), request-time features known when the attempt is sent,
+    boundary at or before it (an as-of join, macro asof_left_join), request-time features known when the attempt is sent,
     their numeric encodings (compiled models take numbers), and the customer's other instruments
     that were approved before (the "offer another instrument" action needs one). The outcome
     columns is_approved and decline_code come last; training sets turn them into labels, scoring
@@ -81,7 +81,7 @@ joined as (
         cast(authorizations.card_network = 'amex' as integer) as is_amex,
         cast(authorizations.transaction_type = 'recurring' as integer) as is_recurring,
         cast(authorizations.transaction_type = 'subscription_renewal' as integer) as is_subscription_renewal,
-        card_features.* exclude (card_id, event_timestamp),
+        card_features.* except (card_id, event_timestamp),
         bin_merchant_category_features.attempts_30d as bin_merchant_category_attempts_30d,
         bin_merchant_category_features.smoothed_approval_rate_30d as bin_merchant_category_approval_rate_30d,
         issuer_merchant_category_features.attempts_30d as issuer_merchant_category_attempts_30d,
@@ -96,20 +96,12 @@ joined as (
     left join card_features
         on authorizations.card_id = card_features.card_id
         and authorizations.attempted_at = card_features.event_timestamp
-    asof left join bin_merchant_category_features
-        on authorizations.card_bin = bin_merchant_category_features.card_bin
-        and authorizations.merchant_category = bin_merchant_category_features.merchant_category
-        and authorizations.attempted_at >= bin_merchant_category_features.event_timestamp
-    asof left join issuer_merchant_category_features
-        on authorizations.issuer_id = issuer_merchant_category_features.issuer_id
-        and authorizations.merchant_category = issuer_merchant_category_features.merchant_category
-        and authorizations.attempted_at >= issuer_merchant_category_features.event_timestamp
-    asof left join gateway_segment_features
-        on authorizations.gateway = gateway_segment_features.gateway
-        and authorizations.card_network = gateway_segment_features.card_network
-        and authorizations.issuer_country = gateway_segment_features.issuer_country
-        and authorizations.transaction_type = gateway_segment_features.transaction_type
-        and authorizations.attempted_at >= gateway_segment_features.event_timestamp
+    {{ asof_left_join('authorizations', 'bin_merchant_category_features',
+        ['card_bin', 'merchant_category'], 'attempted_at', 'event_timestamp') }}
+    {{ asof_left_join('authorizations', 'issuer_merchant_category_features',
+        ['issuer_id', 'merchant_category'], 'attempted_at', 'event_timestamp') }}
+    {{ asof_left_join('authorizations', 'gateway_segment_features',
+        ['gateway', 'card_network', 'issuer_country', 'transaction_type'], 'attempted_at', 'event_timestamp') }}
     left join other_approved_instruments
         on authorizations.attempt_id = other_approved_instruments.attempt_id
 ),

@@ -20,7 +20,7 @@ final as (
         cast(fx_rates.valid_from as timestamp) as valid_from_at,
         coalesce(
             cast(lead(fx_rates.valid_from) over (partition by fx_rates.currency_code order by fx_rates.valid_from) as timestamp),
-            cast('infinity' as timestamp)
+            {{ timestamp_infinity() }}
         ) as valid_to_at,
         fx_rates.usd_per_unit,
         currencies.minor_unit_exponent
