@@ -108,6 +108,7 @@ class OptimizationBandit:
         for row in self.eligibility.to_pylist():
             rules.setdefault(tuple(row[key] for key in self.key_columns), []).append(row["action"])
         self._rules = {key: tuple(sorted(set(actions))) for key, actions in rules.items()}
+        self._encoded: dict[tuple[str, ...], np.ndarray] = {}
 
     @property
     def policy_version(self) -> str:
@@ -155,6 +156,13 @@ class OptimizationBandit:
                                f"add it to the eligibility table")
         return actions
 
+    def _encodings(self, actions: tuple[str, ...]) -> np.ndarray:
+        """ACTION_FEATURES of an eligible set, computed once per set (a few sets serve every payment)."""
+        encoded = self._encoded.get(actions)
+        if encoded is None:
+            encoded = self._encoded[actions] = action_encodings(list(actions))
+        return encoded
+
     def has_rules(self, key: Sequence[Any]) -> bool:
         """Whether the eligibility table has actions for `key` (values of `key_columns`)."""
         return tuple(key) in self._rules
@@ -186,11 +194,14 @@ class OptimizationBandit:
             raise RoutingError(f"{self.name}: expected one key and one context row of {len(self.context_features)} features "
                                f"per decision ({len(decision_ids)}), got {len(keys)} keys and a {context.shape} matrix")
         actions = [self.eligible_actions(key) for key in keys]
-        counts = np.array([len(a) for a in actions])
-        rows = np.repeat(np.arange(len(decision_ids)), counts)
-        flat_actions = [action for group in actions for action in group]
-        encodings = action_encodings(flat_actions)
-        predicted = self.artifact.forest.predict_matrix(np.column_stack([context[rows], encodings]))[:, 0].astype(np.float64)
+        counts = [len(group) for group in actions]
+        matrix = np.empty((sum(counts), context.shape[1] + len(ACTION_FEATURES)), dtype=np.float64)
+        start = 0
+        for index, group in enumerate(actions):
+            matrix[start:start + counts[index], :context.shape[1]] = context[index]
+            matrix[start:start + counts[index], context.shape[1]:] = self._encodings(group)
+            start += counts[index]
+        predicted = self.artifact.forest.predict_matrix(matrix)[:, 0].astype(np.float64)
         decisions, start = [], 0
         for decision_id, group in zip(decision_ids, actions):
             scores = predicted[start:start + len(group)].tolist()
