@@ -16,6 +16,7 @@ import pytest
 from scoring.feature_store import apply_feature_store, feature_store_settings, materialize_feature_store, online_features, open_feature_store
 from scoring.point_in_time import historical_features
 from scoring.workspace import Workspace
+from tests.feast.test_redis_store import sampled_entity_rows
 
 pytestmark = [pytest.mark.spark, pytest.mark.redis]
 
@@ -50,24 +51,9 @@ def test_settings_and_sources_are_spark(spark_workspace, spark_store):
     assert sources == {"SparkSource"}
 
 
-def entity_rows(workspace: Workspace, store, service_name: str, rows: int, seed: int) -> list[dict]:
-    """Real keys of each view of the service, sampled (the first view's value wins for shared keys)."""
-    service = store.get_feature_service(service_name)
-    out: list[dict] = [{} for _ in range(rows)]
-    for index, projection in enumerate(service.feature_view_projections):
-        view = store.get_feature_view(projection.name)
-        keys = [column.name for column in view.entity_columns]
-        path = workspace.features_dir / f"{view.batch_source.name}.parquet"
-        table = duckdb.sql(f"select distinct {', '.join(keys)} from read_parquet('{path}') order by all").df()
-        for row, sample in zip(out, table.sample(n=rows, replace=len(table) < rows, random_state=seed + index).to_dict("records")):
-            for key, value in sample.items():
-                row.setdefault(key, value)
-    return out
-
-
 @pytest.mark.parametrize("service_name", SERVICES)
 def test_spark_into_redis_serves_what_duckdb_into_sqlite_serves(spark_workspace, spark_store, feast_workspace, feature_store, service_name):
-    rows = entity_rows(spark_workspace, spark_store, service_name, rows=30, seed=11)
+    rows = sampled_entity_rows(spark_workspace, spark_store, service_name, rows=30, seed=11)
     from_spark = online_features(spark_workspace, service_name, rows, store=spark_store)
     from_duckdb = online_features(feast_workspace, service_name, rows, store=feature_store)
     assert from_spark == from_duckdb
