@@ -40,6 +40,7 @@ import numpy as np
 
 from scoring.bandit_decisions import BanditDecision, OptimizationBandit
 from scoring.bandit_policy import BanditPolicy
+from scoring.decision_log import Decision
 from scoring.decision_spool import DecisionSpool
 from scoring.errors import ModelArtifactError
 from scoring.feature_store import open_feature_store
@@ -300,18 +301,14 @@ class DeclineDecider:
         return decisions
 
     def _log_row(self, request: PaymentRequest, decision: BanditDecision) -> dict[str, Any]:
-        """The decision-log row (decision_log.DECISION_SCHEMA) of one bandit decision; built by hand,
-        as `Decision.row()` (dataclasses.asdict deep-copies every candidate) cost 0.2 ms a call."""
+        """The decision-log row (decision_log.DECISION_SCHEMA) of one bandit decision."""
         assert self.bandit is not None
-        return {
-            "decision_id": decision.decision_id, "policy_name": self.bandit.policy_name, "policy_version": self.bandit.policy_version,
-            "context_key": f"{request.card_id}@{request.attempted_at.isoformat()}", "payment_id": None,
-            "card_id": request.card_id, "customer_id": request.customer_id, "merchant_id": None,
-            "decided_at": request.attempted_at,
-            "candidates": [{"action": c.action, "probability": c.probability, "predicted_reward": c.predicted_reward}
-                           for c in decision.candidates],
-            "chosen_action": decision.chosen_action, "propensity": decision.propensity,
-        }
+        return Decision(
+            decision_id=decision.decision_id, policy_name=self.bandit.policy_name, policy_version=self.bandit.policy_version,
+            context_key=f"{request.card_id}@{request.attempted_at.isoformat()}", decided_at=request.attempted_at,
+            candidates=decision.candidates, chosen_action=decision.chosen_action, propensity=decision.propensity,
+            card_id=request.card_id, customer_id=request.customer_id,
+        ).row()
 
     def _optimizations(self, requests: list[PaymentRequest], rows: list[np.ndarray]) -> list[dict[str, Any] | None]:
         """Per request: the optimisation bandit's choice (None without an oracle), logged to the spool."""

@@ -134,9 +134,10 @@ class OnlineOfferDecider:
             customers.append(customer)
             candidates.append([product for product in eligible_products(segment, held=held)  # type: ignore[arg-type]
                                if self.decider.contact_cost(segment, product) is not None])  # type: ignore[arg-type]
+        patterns = [holding_pattern_name(customer) if customer is not None else None for customer in customers]
         second_requests = [
-            ({"holding_pattern": holding_pattern_name(customer), "product": product}, [NEIGHBOUR_VIEW])
-            for customer, products in zip(customers, candidates) if customer is not None
+            ({"holding_pattern": pattern, "product": product}, [NEIGHBOUR_VIEW])
+            for pattern, products in zip(patterns, candidates) if pattern is not None
             for product in products
         ]
         second = iter(self.reader.read_requests(second_requests) if second_requests else [])
@@ -145,12 +146,12 @@ class OnlineOfferDecider:
             affinity_reads = dict(zip(CROSS_SELL_PRODUCTS, first[index * width + 1: (index + 1) * width]))
             customer = customers[index]
             neighbour_reads = {product: next(second) for product in candidates[index]} if customer is not None else {}
-            answers.append(self._answer(customer_id, at, first[index * width], customer, candidates[index],
+            answers.append(self._answer(customer_id, at, first[index * width], customer, patterns[index], candidates[index],
                                         affinity_reads, neighbour_reads))
         return answers
 
     def _answer(self, customer_id: str, at: datetime, profile_read: OnlineRead, customer: dict[str, Any] | None,
-                products: list[str], affinity_reads: dict[str, OnlineRead], neighbour_reads: dict[str, OnlineRead]) -> dict[str, Any]:
+                neighbour_key: str | None, products: list[str], affinity_reads: dict[str, OnlineRead], neighbour_reads: dict[str, OnlineRead]) -> dict[str, Any]:
         freshness = {PROFILE_VIEW: view_freshness(profile_read.event_times[PROFILE_VIEW], at, self.view_ttls[PROFILE_VIEW])}
         answer: dict[str, Any] = {"customer_id": customer_id, "found": customer is not None, "model_versions": self.model_versions}
         if customer is None:
@@ -172,7 +173,7 @@ class OnlineOfferDecider:
             "product": best.product if best else None,
             "is_profitable": bool(best and best.expected_payoff_usd_minor > 0),
             **({key: value for key, value in _offer_json(best).items() if key != "product"} if best else {}),
-            "holding_pattern": holding_pattern_name(customer),
+            "holding_pattern": neighbour_key,
             "candidates": [_offer_json(offer) for offer in offers],
             **({} if best else {"reason": "no eligible product the customer does not hold has a known contact cost"}),
             "feature_freshness": freshness,
