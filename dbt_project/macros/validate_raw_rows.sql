@@ -28,10 +28,13 @@ source as {{ cte_not_materialized() }} (
 
 {%- if unique_key %}
 
-repeated_keys as (
-    select {{ unique_key | join(', ') }}
+repeated_key_hashes as (
+    {#- Grouped by the key's hash, not the key: half the time of grouping 10 M text keys
+        (measured 1.7 s vs 3.7 s). A hash collision only flags a few more rows for the exact
+        ranking below, which compares the keys themselves. #}
+    select hash({{ unique_key | join(', ') }}) as key_hash
     from source
-    group by all
+    group by 1
     having count(*) > 1
 ),
 {%- endif %}
@@ -51,13 +54,13 @@ typed as {{ cte_not_materialized() }} (
         source.{{ column }} as raw_{{ column }},
         {%- endfor %}
         {%- if unique_key %}
-        repeated_keys.{{ unique_key[0] }} is not null as has_repeated_key,
+        repeated_key_hashes.key_hash is not null as has_repeated_key,
         {%- endif %}
         source._source_file
     from source
     {%- if unique_key %}
-    left join repeated_keys
-        on {% for column in unique_key %}source.{{ column }} = repeated_keys.{{ column }}{{ " and " if not loop.last }}{% endfor %}
+    left join repeated_key_hashes
+        on hash({% for column in unique_key %}source.{{ column }}{{ ", " if not loop.last }}{% endfor %}) = repeated_key_hashes.key_hash
     {%- endif %}
 ),
 

@@ -30,15 +30,25 @@ fx_rates as (
     select * from {{ ref('int_fx_rates_dated') }}
 ),
 
-purchases as (
-    select
-        customer_id,
-        attempted_at as purchased_at,
-        cast(attempted_at as date) as purchase_date,
-        usd_amount_minor,
-        min(cast(attempted_at as date)) over (partition by customer_id) as first_purchase_date
+first_purchase_dates as (
+    {#- A grouped minimum joined back: a window partitioned by customer sorted the ~9 M purchases
+        on one thread (measured 7.4 s vs 3.6 s for purchase_history at 10 M attempts). #}
+    select customer_id, min(cast(attempted_at as date)) as first_purchase_date
     from authorizations
     where is_approved
+    group by customer_id
+),
+
+purchases as (
+    select
+        authorizations.customer_id,
+        authorizations.attempted_at as purchased_at,
+        cast(authorizations.attempted_at as date) as purchase_date,
+        authorizations.usd_amount_minor,
+        first_purchase_dates.first_purchase_date
+    from authorizations
+    inner join first_purchase_dates on authorizations.customer_id = first_purchase_dates.customer_id
+    where authorizations.is_approved
 ),
 
 purchase_history as (

@@ -1,3 +1,8 @@
+{{ config(materialized='table') }}
+
+{#- A table, not ephemeral: training_cross_sell, scores_cross_sell and eight data tests read it,
+    and as an ephemeral CTE each of them recomputed it (about 2 s each at 10 M attempts). -#}
+
 {#- One row per customer feature point (customer, t) and product of var('products'): the
     customer's features at t, the product as indicator columns, both collaborative-filtering
     affinities at t (item-item cosine, nearest customers), and whether the product is held at t
