@@ -38,7 +38,8 @@ snapshots as (
 ),
 
 held_at_snapshots as (
-    select distinct snapshots.snapshot_at, holdings.customer_id, holdings.product
+    {#- No distinct: a product held twice at the snapshot sets the same bit (bit_or below). #}
+    select snapshots.snapshot_at, holdings.customer_id, holdings.product
     from snapshots
     inner join holdings
         on holdings.opened_at < snapshots.snapshot_at
@@ -46,7 +47,7 @@ held_at_snapshots as (
 ),
 
 snapshot_patterns as (
-    select held_at_snapshots.snapshot_at, held_at_snapshots.customer_id, sum(1 << products.product_index) as holding_pattern
+    select held_at_snapshots.snapshot_at, held_at_snapshots.customer_id, bit_or(1 << products.product_index) as holding_pattern
     from held_at_snapshots
     inner join products on held_at_snapshots.product = products.product
     group by all

@@ -20,26 +20,52 @@ snapshots as (
 ),
 
 held as (
-    select distinct snapshots.snapshot_at, holdings.customer_id, holdings.product
+    {#- Repeats (a product opened twice and open at the snapshot) are harmless: patterns are bit_or'ed. #}
+    select snapshots.snapshot_at, holdings.customer_id, holdings.product
     from snapshots
     inner join holdings
         on holdings.opened_at < snapshots.snapshot_at
         and (holdings.closed_at is null or holdings.closed_at >= snapshots.snapshot_at)
 ),
 
-holders as (
-    select snapshot_at, product, count(*) as holders
+product_bits as (
+    select product, cast(1 as bigint) << cast(row_number() over (order by product) - 1 as integer) as product_bit
+    from {{ ref('products') }}
+),
+
+customer_patterns as (
+    {#- Each customer's holdings at the snapshot as a bit pattern: the pairs are counted per
+        distinct pattern (a few hundred) instead of per customer (a self-join of millions). #}
+    select held.snapshot_at, held.customer_id, bit_or(product_bits.product_bit) as holding_pattern
     from held
+    inner join product_bits on held.product = product_bits.product
+    group by all
+),
+
+pattern_counts as (
+    select snapshot_at, holding_pattern, count(*) as customers
+    from customer_patterns
+    group by all
+),
+
+holders as (
+    select pattern_counts.snapshot_at, product_bits.product, sum(pattern_counts.customers) as holders
+    from pattern_counts
+    inner join product_bits on (pattern_counts.holding_pattern & product_bits.product_bit) != 0
     group by all
 ),
 
 co_holders as (
-    select held_a.snapshot_at, held_a.product as product_a, held_b.product as product_b, count(*) as co_holders
-    from held as held_a
-    inner join held as held_b
-        on held_a.snapshot_at = held_b.snapshot_at
-        and held_a.customer_id = held_b.customer_id
-        and held_a.product != held_b.product
+    select
+        pattern_counts.snapshot_at,
+        bits_a.product as product_a,
+        bits_b.product as product_b,
+        sum(pattern_counts.customers) as co_holders
+    from pattern_counts
+    inner join product_bits as bits_a on (pattern_counts.holding_pattern & bits_a.product_bit) != 0
+    inner join product_bits as bits_b
+        on (pattern_counts.holding_pattern & bits_b.product_bit) != 0
+        and bits_a.product != bits_b.product
     group by all
 ),
 

@@ -1,5 +1,7 @@
+{{ config(materialized='table') }}
+
 {#- One row per customer feature point and product held at that instant (opened strictly
-    before it, not closed by it). -#}
+    before it, not closed by it). A table: three models read it. -#}
 
 with
 
