@@ -38,12 +38,13 @@ import xgboost
 from payloom_sim.constants import GATEWAYS, OPTIMIZATION_SETS
 from scoring.bandit_oracle import action_encodings, train_oracle
 from scoring.bandit_policy import BanditPolicy
+from scoring.errors import RoutingError
 from scoring.ipw_routing import RoutingModels, train_routing_models
-from scoring.replay_world import ACTION_GATEWAY, ACTION_OPTIMIZATION, ACTIONS, CONTEXT_FEATURES, ReplayWorld
+from scoring.replay_world import ACTION_GATEWAY, ACTION_OPTIMIZATION, ACTIONS, CONTEXT_FEATURES, ReplayWorld, segments
 from scoring.routing_log import RoutingLog
 
 __all__ = ["PolicyDecisions", "decide_static", "decide_ipw_routing", "decide_bandit", "decide_oracle",
-           "train_ipw_routing", "train_bandit_oracle", "U_GATEWAY", "U_OPTIMIZATION", "U_EXPLORE", "U_OUTCOME", "U_HOLDOUT"]
+           "train_ipw_routing", "train_bandit_oracle", "RoutingSettings", "U_GATEWAY", "U_OPTIMIZATION", "U_EXPLORE", "U_OUTCOME", "U_HOLDOUT"]
 
 #: Columns of the per-payment uniforms (U_HOLDOUT: the replay's off-policy holdout).
 U_GATEWAY, U_OPTIMIZATION, U_EXPLORE, U_OUTCOME, U_HOLDOUT = 0, 1, 2, 3, 4
@@ -100,7 +101,8 @@ def decide_ipw_routing(world: ReplayWorld, rows: np.ndarray, uniforms: np.ndarra
     """Epsilon-greedy routing by the IPW model, the static policy's optimisation (module docstring)."""
     gateway_p, optimization_p = _gateway_and_optimization(world, rows)
     eligible = gateway_p > 0
-    scores = model.booster_scores(world.features[rows])[:, :_G]
+    columns = [CONTEXT_FEATURES.index(name) for name in model.feature_names]
+    scores = model.booster_scores(world.features[rows][:, columns])[:, :_G]
     best = np.where(eligible, scores, -np.inf).argmax(axis=1)
     uniform = eligible / eligible.sum(axis=1, keepdims=True)
     routing = (1 - epsilon) * np.eye(_G)[best] + epsilon * uniform
@@ -143,14 +145,44 @@ def decide_oracle(world: ReplayWorld, rows: np.ndarray) -> PolicyDecisions:
     return PolicyDecisions(np.eye(len(ACTIONS))[chosen], chosen)
 
 
+@dataclass(frozen=True)
+class RoutingSettings:
+    """How the replay trains IPW routing: its features (a subset of CONTEXT_FEATURES), whether the
+    IPW weights are post-stratified by routing segment (`replay_world.segments`), J bootstrap samples
+    per gateway, and the XGBoost model's size."""
+
+    features: tuple[str, ...] = CONTEXT_FEATURES
+    stratify: bool = False
+    estimated_propensity: bool = False
+    samples_per_gateway: int = 3
+    max_depth: int = 3
+    num_boost_round: int | None = None        # None: the replay's num_boost_round
+    eta: float = 0.3
+    min_child_weight: float = 1.0
+    reg_lambda: float = 1.0
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.features) - set(CONTEXT_FEATURES))
+        if unknown or not self.features:
+            raise RoutingError(f"routing features {unknown or '(none)'} are not context features; choose a non-empty subset of "
+                               "scoring.replay_world.CONTEXT_FEATURES")
+
+
 def train_ipw_routing(world: ReplayWorld, rows: np.ndarray, gateway: np.ndarray, gateway_propensity: np.ndarray,
-                      approved: np.ndarray, *, num_boost_round: int, random_state: int, samples_per_gateway: int = 3) -> RoutingModels:
+                      approved: np.ndarray, *, num_boost_round: int, random_state: int,
+                      settings: RoutingSettings = RoutingSettings()) -> RoutingModels:
     """The IPW routing model (XGBoost on the IPW bootstrap; no softmax regression) on logged rows
-    (their gateway and its propensity)."""
-    log = RoutingLog(CONTEXT_FEATURES, GATEWAYS, world.features[rows], np.asarray(gateway), np.asarray(approved, dtype=bool),
+    (their gateway and its propensity), as `settings` say."""
+    columns = [CONTEXT_FEATURES.index(name) for name in settings.features]
+    context = world.features[rows]
+    log = RoutingLog(settings.features, GATEWAYS, context[:, columns], np.asarray(gateway), np.asarray(approved, dtype=bool),
                      np.asarray(gateway_propensity, dtype=np.float64))
-    return train_routing_models(log, samples_per_gateway=samples_per_gateway, num_boost_round=num_boost_round, nthread=1,
-                                random_state=random_state, softmax=False)
+    return train_routing_models(log, samples_per_gateway=settings.samples_per_gateway, nthread=1, random_state=random_state,
+                                num_boost_round=settings.num_boost_round or num_boost_round, softmax=False,
+                                strata=segments(context) if settings.stratify else None,
+                                estimated_propensity=settings.estimated_propensity,
+                                xgboost_params={"max_depth": settings.max_depth, "eta": settings.eta,
+                                                "min_child_weight": settings.min_child_weight, "lambda": settings.reg_lambda})
 
 
 def train_bandit_oracle(world: ReplayWorld, rows: np.ndarray, chosen: np.ndarray, propensity: np.ndarray, approved: np.ndarray, *,
