@@ -101,7 +101,9 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
                     num_boost_round: int = 40, ope_holdout: float = 0.5, database: str = ":memory:",
                     gateway_spread: float = 1.0, routing_settings: RoutingSettings = RoutingSettings()) -> ClosedLoopResult:
     """Replay and compare the policies (module docstring). `window_days=None` retrains on everything
-    logged so far; `database` is the DuckDB file of the decision log (default in memory)."""
+    logged so far; `database` is the DuckDB file of the decision log (default in memory);
+    `num_boost_round` is the bandit oracle's, IPW routing's model is set by `routing_settings`;
+    `gateway_spread` scales the differences between gateways (`scoring.replay_world`)."""
     began = time.perf_counter()
     world = load_replay_world(days=days, payments_per_day=payments_per_day, seed=seed, warmup_days=warmup_days, drift=drift,
                               gateway_spread=gateway_spread)
@@ -131,7 +133,7 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
             h = histories["ipw_routing"]
             kept = np.setdiff1d(train, held_out, assume_unique=True)
             routing = train_ipw_routing(world, kept, ACTION_GATEWAY[h.chosen[kept]], h.gateway_propensity[kept], h.approved[kept],
-                                        num_boost_round=num_boost_round, random_state=seed + day, settings=routing_settings)
+                                        random_state=seed + day, settings=routing_settings)
             h = histories["bandit"]
             oracle_model = train_bandit_oracle(world, train, h.chosen[train], h.propensity[train], h.approved[train],
                                                num_boost_round=num_boost_round, max_weight=max_weight, random_state=seed + day)

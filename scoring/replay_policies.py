@@ -11,6 +11,7 @@ per action. Draws use per-payment uniforms shared by all policies (common random
   XGBoost model) among the eligible ones, except with probability `epsilon` (u_explore) a
   uniformly drawn eligible gateway (u_gateway), so that its own log keeps every gateway in
   support for retraining; the optimisation is the static policy's draw (same u_optimization).
+  Its features and IPW weights: `RoutingSettings` (segment keys, weights post-stratified by segment).
   Gateway propensity (1 - epsilon) 1[best] + epsilon / |eligible|, times P(optimisation).
 - `bandit`: the contextual bandit over the joint (gateway, optimisation) actions: the oracle
   (`scoring.bandit_oracle.train_oracle`, XGBoost, context features + gateway one-hot + action
@@ -40,7 +41,8 @@ from scoring.bandit_oracle import action_encodings, train_oracle
 from scoring.bandit_policy import BanditPolicy
 from scoring.errors import RoutingError
 from scoring.ipw_routing import RoutingModels, train_routing_models
-from scoring.replay_world import ACTION_GATEWAY, ACTION_OPTIMIZATION, ACTIONS, CONTEXT_FEATURES, ReplayWorld, segments
+from scoring.replay_world import (ACTION_GATEWAY, ACTION_OPTIMIZATION, ACTIONS, CONTEXT_FEATURES, SEGMENT_FEATURES, ReplayWorld,
+                                  segments)
 from scoring.routing_log import RoutingLog
 
 __all__ = ["PolicyDecisions", "decide_static", "decide_ipw_routing", "decide_bandit", "decide_oracle",
@@ -147,30 +149,38 @@ def decide_oracle(world: ReplayWorld, rows: np.ndarray) -> PolicyDecisions:
 
 @dataclass(frozen=True)
 class RoutingSettings:
-    """How the replay trains IPW routing: its features (a subset of CONTEXT_FEATURES), whether the
-    IPW weights are post-stratified by routing segment (`replay_world.segments`), J bootstrap samples
-    per gateway, and the XGBoost model's size."""
+    """How the replay trains IPW routing (defaults: the best measured, docs/closed_loop_replay.md).
 
-    features: tuple[str, ...] = CONTEXT_FEATURES
-    stratify: bool = False
-    estimated_propensity: bool = False
+    - `features`: a subset of CONTEXT_FEATURES; default the segment keys (network, issuer country,
+      transaction type one-hots): given every context feature, the K+1-class model spends its splits
+      on what drives approval in general, not on the gateway differences;
+    - `stratify`: post-stratify the IPW weights by segment (`replay_world.segments`): each gateway's
+      weights in a segment sum to the segment's rows (`scoring.routing_log.ipw_weights`);
+    - `estimated_propensity`: with `stratify`, propensities estimated per segment (the gateway's
+      share of the segment's logged rows) instead of the logged ones: an epsilon-greedy policy's
+      own log has a few explored rows with weight ~20, and a lucky run of them flipped whole segments;
+    - `samples_per_gateway` (J), the XGBoost model's depth, rounds and learning rate.
+    """
+
+    features: tuple[str, ...] = SEGMENT_FEATURES
+    stratify: bool = True
+    estimated_propensity: bool = True
     samples_per_gateway: int = 3
-    max_depth: int = 3
-    num_boost_round: int | None = None        # None: the replay's num_boost_round
+    max_depth: int = 4
+    num_boost_round: int = 60
     eta: float = 0.3
-    min_child_weight: float = 1.0
-    reg_lambda: float = 1.0
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.features) - set(CONTEXT_FEATURES))
+        if self.estimated_propensity and not self.stratify:
+            raise RoutingError("estimated_propensity estimates each gateway's share per segment; set stratify=True as well")
         if unknown or not self.features:
             raise RoutingError(f"routing features {unknown or '(none)'} are not context features; choose a non-empty subset of "
                                "scoring.replay_world.CONTEXT_FEATURES")
 
 
 def train_ipw_routing(world: ReplayWorld, rows: np.ndarray, gateway: np.ndarray, gateway_propensity: np.ndarray,
-                      approved: np.ndarray, *, num_boost_round: int, random_state: int,
-                      settings: RoutingSettings = RoutingSettings()) -> RoutingModels:
+                      approved: np.ndarray, *, random_state: int, settings: RoutingSettings = RoutingSettings()) -> RoutingModels:
     """The IPW routing model (XGBoost on the IPW bootstrap; no softmax regression) on logged rows
     (their gateway and its propensity), as `settings` say."""
     columns = [CONTEXT_FEATURES.index(name) for name in settings.features]
@@ -178,11 +188,10 @@ def train_ipw_routing(world: ReplayWorld, rows: np.ndarray, gateway: np.ndarray,
     log = RoutingLog(settings.features, GATEWAYS, context[:, columns], np.asarray(gateway), np.asarray(approved, dtype=bool),
                      np.asarray(gateway_propensity, dtype=np.float64))
     return train_routing_models(log, samples_per_gateway=settings.samples_per_gateway, nthread=1, random_state=random_state,
-                                num_boost_round=settings.num_boost_round or num_boost_round, softmax=False,
+                                num_boost_round=settings.num_boost_round, softmax=False,
                                 strata=segments(context) if settings.stratify else None,
                                 estimated_propensity=settings.estimated_propensity,
-                                xgboost_params={"max_depth": settings.max_depth, "eta": settings.eta,
-                                                "min_child_weight": settings.min_child_weight, "lambda": settings.reg_lambda})
+                                xgboost_params={"max_depth": settings.max_depth, "eta": settings.eta})
 
 
 def train_bandit_oracle(world: ReplayWorld, rows: np.ndarray, chosen: np.ndarray, propensity: np.ndarray, approved: np.ndarray, *,

@@ -140,6 +140,8 @@ def spread_gateways(risk_logit: np.ndarray, spread: float) -> np.ndarray:
     """
     if not np.isfinite(spread) or spread < 0:
         raise RoutingError(f"gateway_spread must be a finite number >= 0 (1.0 = the simulator's gateway effect), got {spread}")
+    if spread == 1.0:          # the simulator's own array, bit for bit
+        return risk_logit
     mean = risk_logit.mean(axis=0, keepdims=True)
     return mean + spread * (risk_logit - mean)
 
