@@ -140,7 +140,7 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
             seconds["train"] += time.perf_counter() - clock
             if version >= 1:
                 clock = time.perf_counter()
-                target = decide_ipw_routing(world, held_out, uniforms[held_out], routing, epsilon=epsilon)
+                target = decide_ipw_routing(world, held_out, uniforms[held_out], routing, epsilon=epsilon, settings=routing_settings)
                 checks.append(evaluate_next_policy(connection, world, held_out, retraining=version, day=day,
                                                    previous_version=f"v{version - 1}", target=target))
                 seconds["ope"] += time.perf_counter() - clock
@@ -150,7 +150,7 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
         static = decide_static(world, rows, u)
         decided = {
             "static": static,
-            "ipw_routing": decide_ipw_routing(world, rows, u, routing, epsilon=epsilon),
+            "ipw_routing": decide_ipw_routing(world, rows, u, routing, epsilon=epsilon, settings=routing_settings),
             "bandit": decide_bandit(world, rows, decision_ids("bandit", world.payment_id[rows]), oracle_model, bandit_policy),
             "oracle": decide_oracle(world, rows),
             "routing_oracle": _routing_oracle(world, rows, static),

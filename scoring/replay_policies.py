@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import xgboost
 
-from payloom_sim.constants import GATEWAYS, OPTIMIZATION_SETS
+from payloom_sim.constants import COUNTRIES, GATEWAYS, NETWORKS, OPTIMIZATION_SETS, TRANSACTION_TYPES
 from scoring.bandit_oracle import action_encodings, train_oracle
 from scoring.bandit_policy import BanditPolicy
 from scoring.errors import RoutingError
@@ -51,6 +51,7 @@ __all__ = ["PolicyDecisions", "decide_static", "decide_ipw_routing", "decide_ban
 #: Columns of the per-payment uniforms (U_HOLDOUT: the replay's off-policy holdout).
 U_GATEWAY, U_OPTIMIZATION, U_EXPLORE, U_OUTCOME, U_HOLDOUT = 0, 1, 2, 3, 4
 _G, _O = len(GATEWAYS), len(ACTIONS) // len(GATEWAYS)
+_SEGMENTS = len(NETWORKS) * len(COUNTRIES) * len(TRANSACTION_TYPES)
 _BY_NAME = np.argsort(np.array(ACTIONS))          # actions in ascending name order (the bandit policy's order)
 _OPTIMIZATION_NAMES = np.array(OPTIMIZATION_SETS, dtype=object)[ACTION_OPTIMIZATION]
 
@@ -99,12 +100,11 @@ def decide_static(world: ReplayWorld, rows: np.ndarray, uniforms: np.ndarray) ->
 
 
 def decide_ipw_routing(world: ReplayWorld, rows: np.ndarray, uniforms: np.ndarray, model: RoutingModels, *,
-                       epsilon: float) -> PolicyDecisions:
+                       epsilon: float, settings: RoutingSettings) -> PolicyDecisions:
     """Epsilon-greedy routing by the IPW model, the static policy's optimisation (module docstring)."""
     gateway_p, optimization_p = _gateway_and_optimization(world, rows)
     eligible = gateway_p > 0
-    columns = [CONTEXT_FEATURES.index(name) for name in model.feature_names]
-    scores = model.booster_scores(world.features[rows][:, columns])[:, :_G]
+    scores = routing_scores(model, world.features[rows], settings)[:, :_G]
     best = np.where(eligible, scores, -np.inf).argmax(axis=1)
     uniform = eligible / eligible.sum(axis=1, keepdims=True)
     routing = (1 - epsilon) * np.eye(_G)[best] + epsilon * uniform
@@ -165,13 +165,18 @@ class RoutingSettings:
     features: tuple[str, ...] = SEGMENT_FEATURES
     stratify: bool = True
     estimated_propensity: bool = True
-    samples_per_gateway: int = 3
+    segment_one_hot: bool = False
+    model: str = "xgboost"
+    l2: float = 1.0
+    samples_per_gateway: int = 10
     max_depth: int = 4
     num_boost_round: int = 60
     eta: float = 0.3
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.features) - set(CONTEXT_FEATURES))
+        if self.model not in ("xgboost", "softmax"):
+            raise RoutingError(f"model must be 'xgboost' or 'softmax' (the K+1-class softmax regression), got {self.model!r}")
         if self.estimated_propensity and not self.stratify:
             raise RoutingError("estimated_propensity estimates each gateway's share per segment; set stratify=True as well")
         if unknown or not self.features:
@@ -179,16 +184,32 @@ class RoutingSettings:
                                "scoring.replay_world.CONTEXT_FEATURES")
 
 
+def routing_features(features: np.ndarray, settings: RoutingSettings) -> tuple[tuple[str, ...], np.ndarray]:
+    """IPW routing's feature names and matrix from CONTEXT_FEATURES rows: the chosen columns, then
+    (with `segment_one_hot`) one indicator per routing segment, `segment_<code>`."""
+    columns = [CONTEXT_FEATURES.index(name) for name in settings.features]
+    if not settings.segment_one_hot:
+        return settings.features, features[:, columns]
+    indicators = (segments(features)[:, None] == np.arange(_SEGMENTS)[None, :]).astype(np.float64)
+    return (*settings.features, *(f"segment_{code}" for code in range(_SEGMENTS))), np.column_stack([features[:, columns], indicators])
+
+
+def routing_scores(model: RoutingModels, features: np.ndarray, settings: RoutingSettings) -> np.ndarray:
+    """(n, K+1) class scores of the model `settings` name on CONTEXT_FEATURES rows."""
+    _, matrix = routing_features(features, settings)
+    return model.softmax_scores(matrix) if settings.model == "softmax" else model.booster_scores(matrix)
+
+
 def train_ipw_routing(world: ReplayWorld, rows: np.ndarray, gateway: np.ndarray, gateway_propensity: np.ndarray,
                       approved: np.ndarray, *, random_state: int, settings: RoutingSettings = RoutingSettings()) -> RoutingModels:
-    """The IPW routing model (XGBoost on the IPW bootstrap; no softmax regression) on logged rows
-    (their gateway and its propensity), as `settings` say."""
-    columns = [CONTEXT_FEATURES.index(name) for name in settings.features]
+    """The IPW routing model on logged rows (their gateway and its propensity), as `settings` say
+    (the softmax regression is fitted only when `settings.model` is 'softmax')."""
     context = world.features[rows]
-    log = RoutingLog(settings.features, GATEWAYS, context[:, columns], np.asarray(gateway), np.asarray(approved, dtype=bool),
+    names, matrix = routing_features(context, settings)
+    log = RoutingLog(names, GATEWAYS, matrix, np.asarray(gateway), np.asarray(approved, dtype=bool),
                      np.asarray(gateway_propensity, dtype=np.float64))
     return train_routing_models(log, samples_per_gateway=settings.samples_per_gateway, nthread=1, random_state=random_state,
-                                num_boost_round=settings.num_boost_round, softmax=False,
+                                num_boost_round=settings.num_boost_round, softmax=settings.model == "softmax", l2=settings.l2,
                                 strata=segments(context) if settings.stratify else None,
                                 estimated_propensity=settings.estimated_propensity,
                                 xgboost_params={"max_depth": settings.max_depth, "eta": settings.eta})
