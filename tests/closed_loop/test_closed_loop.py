@@ -44,7 +44,7 @@ def test_routing_lift_share_is_measured_against_the_routing_oracle(summary):
     assert bool(verdict[1]) == bool(share >= 0.9)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 5's routing target is not met on the simulator: IPW routing gets -0.2..+0.3 of the "
+@pytest.mark.xfail(strict=True, reason="issue 5's routing target is not met on the simulator: IPW routing gets -0.4..+0.03 of the "
                    "routing oracle's lift on seeds 1-6 (0.3..0.6 with gateway_spread=4; docs/closed_loop_replay.md, 'Measured')")
 def test_routing_lift_share_target(summary):
     """The issue's target itself: IPW routing's lift over static >= 0.9 of the routing oracle's.
@@ -100,7 +100,7 @@ def test_off_policy_estimates_cover_the_truth(replay):
     assert all(c.rows > 400 for c in checks)
     held_out = [c.covers("snips", c.truth_logged_contexts) for c in checks]
     following = [c.covers("snips", c.truth_next_period) for c in checks]
-    # A 95% interval misses now and then: over seeds 1-6, 27 of 30 held-out checks cover (docs/closed_loop_replay.md);
+    # A 95% interval misses now and then: over seeds 1-6, 26 of 30 held-out checks cover (docs/closed_loop_replay.md);
     # at least 4 of 5 here, as the report's own OPE target (>= 0.8).
     assert sum(held_out) >= len(checks) - 1, [(c.estimates["snips"], c.truth_logged_contexts) for c in checks]
     assert sum(following) >= len(checks) - 1, [(c.estimates["snips"], c.truth_next_period) for c in checks]

@@ -8,7 +8,7 @@ import pytest
 from payloom_sim import build_world
 from payloom_sim.constants import GATEWAYS
 from scoring.errors import RoutingError
-from scoring.replay_policies import RoutingSettings
+from scoring.replay_policies import RoutingSettings, routing_features
 from scoring.replay_world import (ACTIONS, CONTEXT_FEATURES, SEGMENT_FEATURES, TECHNICAL_PER_DEGRADATION, DriftEpisode, _drifted_world,
                                   load_replay_world, segments, spread_gateways)
 
@@ -79,3 +79,9 @@ def test_segments_and_routing_settings():
         RoutingSettings(features=("available_usd",))
     with pytest.raises(RoutingError, match="set stratify=True as well"):
         RoutingSettings(stratify=False)
+    with pytest.raises(RoutingError, match="model must be 'xgboost' or 'softmax'"):
+        RoutingSettings(model="forest")
+    names, matrix = routing_features(world.features, RoutingSettings(segment_one_hot=True))
+    assert names[:len(SEGMENT_FEATURES)] == SEGMENT_FEATURES and matrix.shape == (len(segment), len(names))
+    one_hot = matrix[:, len(SEGMENT_FEATURES):]
+    assert (one_hot.sum(axis=1) == 1).all() and (one_hot.argmax(axis=1) == segment).all()
