@@ -8,7 +8,7 @@
     payloom serve [--workspace build] [--port 8080] [--token T]       the online decision service (HTTP)
     payloom check-parity [--workspace build] [--sample 20]            online decisions vs the offline SQL path
     payloom summary [--workspace build]                               counts of a built workspace
-    payloom replay-policies [--days 28] [--payments-per-day 3000] [--seed 7] [--out build/replay]
+    payloom replay-policies [--days 28] [--payments-per-day 3000] [--seed 7] [--gateway-spread 1.0] [--out build/replay]
                                                                       closed-loop policy comparison on the simulator
     payloom export-sql MODEL [--dialect duckdb|spark] [--output F.sql] [--install-into DB.duckdb]
                                                                       a model as plain SQL
@@ -99,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--payments-per-day", type=int, default=3_000)
     replay.add_argument("--seed", type=int, default=7)
     replay.add_argument("--retrain-every", type=int, default=2, help="days between retrainings (default 2)")
+    replay.add_argument("--gateway-spread", type=float, default=1.0,
+                        help="scale the differences between gateways per segment (default 1.0: the simulator's)")
     replay.add_argument("--out", default="build/replay", help="folder for the table, chart and OPE checks (default build/replay)")
 
     export = commands.add_parser("export-sql", help="write a registered model as plain SQL: DuckDB macros or a Spark query")
@@ -213,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             from scoring.replay_report import run_closed_loop_summary
 
             print(run_closed_loop_summary(days=arguments.days, payments_per_day=arguments.payments_per_day, seed=arguments.seed,
-                                          retrain_every=arguments.retrain_every, out_dir=arguments.out).format())
+                                          retrain_every=arguments.retrain_every, out_dir=arguments.out,
+                                          gateway_spread=arguments.gateway_spread).format())
         elif arguments.command == "export-sql":
             _export_sql(arguments)
         elif arguments.command == "load-decisions":

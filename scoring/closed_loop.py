@@ -45,7 +45,7 @@ from scoring.bandit_policy import BanditPolicy
 from scoring.decision_log import create_decision_log
 from scoring.replay_decision_log import decision_ids, log_decisions
 from scoring.replay_ope import OpeCheck, evaluate_next_policy
-from scoring.replay_policies import (U_HOLDOUT, U_OUTCOME, PolicyDecisions, decide_bandit, decide_ipw_routing, decide_oracle, decide_static,
+from scoring.replay_policies import (U_HOLDOUT, U_OUTCOME, PolicyDecisions, RoutingSettings, decide_bandit, decide_ipw_routing, decide_oracle, decide_static,
                                      train_bandit_oracle, train_ipw_routing)
 from scoring.replay_world import ACTION_GATEWAY, ACTIONS, DriftEpisode, ReplayWorld, load_replay_world
 
@@ -98,11 +98,15 @@ def _routing_oracle(world: ReplayWorld, rows: np.ndarray, static: PolicyDecision
 def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int = 7, warmup_days: int = 7,
                     retrain_every: int = 2, window_days: int | None = 7, drift: tuple[DriftEpisode, ...] | None = None,
                     epsilon: float = 0.1, alpha: float = 0.9, temperature: float = 0.05, max_weight: float = 50.0,
-                    num_boost_round: int = 40, ope_holdout: float = 0.5, database: str = ":memory:") -> ClosedLoopResult:
+                    num_boost_round: int = 40, ope_holdout: float = 0.5, database: str = ":memory:",
+                    gateway_spread: float = 1.0, routing_settings: RoutingSettings = RoutingSettings()) -> ClosedLoopResult:
     """Replay and compare the policies (module docstring). `window_days=None` retrains on everything
-    logged so far; `database` is the DuckDB file of the decision log (default in memory)."""
+    logged so far; `database` is the DuckDB file of the decision log (default in memory);
+    `num_boost_round` is the bandit oracle's, IPW routing's model is set by `routing_settings`;
+    `gateway_spread` scales the differences between gateways (`scoring.replay_world`)."""
     began = time.perf_counter()
-    world = load_replay_world(days=days, payments_per_day=payments_per_day, seed=seed, warmup_days=warmup_days, drift=drift)
+    world = load_replay_world(days=days, payments_per_day=payments_per_day, seed=seed, warmup_days=warmup_days, drift=drift,
+                              gateway_spread=gateway_spread)
     seconds = {"simulate": time.perf_counter() - began, "train": 0.0, "decide": 0.0, "log": 0.0, "ope": 0.0}
     connection = duckdb.connect(database)
     create_decision_log(connection)
@@ -129,14 +133,14 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
             h = histories["ipw_routing"]
             kept = np.setdiff1d(train, held_out, assume_unique=True)
             routing = train_ipw_routing(world, kept, ACTION_GATEWAY[h.chosen[kept]], h.gateway_propensity[kept], h.approved[kept],
-                                        num_boost_round=num_boost_round, random_state=seed + day)
+                                        random_state=seed + day, settings=routing_settings)
             h = histories["bandit"]
             oracle_model = train_bandit_oracle(world, train, h.chosen[train], h.propensity[train], h.approved[train],
                                                num_boost_round=num_boost_round, max_weight=max_weight, random_state=seed + day)
             seconds["train"] += time.perf_counter() - clock
             if version >= 1:
                 clock = time.perf_counter()
-                target = decide_ipw_routing(world, held_out, uniforms[held_out], routing, epsilon=epsilon)
+                target = decide_ipw_routing(world, held_out, uniforms[held_out], routing, epsilon=epsilon, settings=routing_settings)
                 checks.append(evaluate_next_policy(connection, world, held_out, retraining=version, day=day,
                                                    previous_version=f"v{version - 1}", target=target))
                 seconds["ope"] += time.perf_counter() - clock
@@ -146,7 +150,7 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
         static = decide_static(world, rows, u)
         decided = {
             "static": static,
-            "ipw_routing": decide_ipw_routing(world, rows, u, routing, epsilon=epsilon),
+            "ipw_routing": decide_ipw_routing(world, rows, u, routing, epsilon=epsilon, settings=routing_settings),
             "bandit": decide_bandit(world, rows, decision_ids("bandit", world.payment_id[rows]), oracle_model, bandit_policy),
             "oracle": decide_oracle(world, rows),
             "routing_oracle": _routing_oracle(world, rows, static),
@@ -173,6 +177,7 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
     settings = {"days": days, "payments_per_day": payments_per_day, "seed": seed, "warmup_days": warmup_days,
                 "retrain_every": retrain_every, "window_days": window_days, "epsilon": epsilon, "alpha": alpha,
                 "temperature": temperature, "max_weight": max_weight, "num_boost_round": num_boost_round,
+                "gateway_spread": gateway_spread, "routing": vars(routing_settings),
                 "drift": [vars(episode) for episode in world.drift]}
     seconds["total"] = time.perf_counter() - began
     return ClosedLoopResult(world, pd.DataFrame.from_records(records), checks, connection, settings, seconds)

@@ -85,12 +85,18 @@ def train_routing_models(
     nthread: int = 1,
     random_state: int = 0,
     softmax: bool = True,
+    strata: np.ndarray | None = None,
+    estimated_propensity: bool = False,
 ) -> RoutingModels:
     """Train the softmax regression and the XGBoost model on the IPW bootstrap (or the naive log);
-    `softmax=False` skips the softmax regression (its Newton steps cost most of the time)."""
+    `softmax=False` skips the softmax regression (its Newton steps cost most of the time);
+    `strata` (one label per usable row) post-stratifies the IPW weights (`routing_log.ipw_weights`)."""
     if weighting not in ("ipw", "naive"):
         raise RoutingError(f"weighting must be 'ipw' or 'naive', got {weighting!r}")
-    sample: RoutingSample = (ipw_bootstrap(log, samples_per_gateway=samples_per_gateway, random_state=random_state)
+    if strata is not None and weighting != "ipw":
+        raise RoutingError("strata post-stratify the IPW weights; pass strata=None with weighting='naive'")
+    sample: RoutingSample = (ipw_bootstrap(log, samples_per_gateway=samples_per_gateway, random_state=random_state, strata=strata,
+                                           estimated=estimated_propensity)
                              if weighting == "ipw" else naive_sample(log))
     regression = fit_softmax_regression(sample.features, sample.classes, sample.class_names, log.feature_names, l2=l2) if softmax else None
     params = {"objective": "multi:softprob", "num_class": len(sample.class_names), "max_depth": 3, "eta": 0.3,

@@ -11,6 +11,7 @@ per action. Draws use per-payment uniforms shared by all policies (common random
   XGBoost model) among the eligible ones, except with probability `epsilon` (u_explore) a
   uniformly drawn eligible gateway (u_gateway), so that its own log keeps every gateway in
   support for retraining; the optimisation is the static policy's draw (same u_optimization).
+  Its features and IPW weights: `RoutingSettings` (segment keys, weights post-stratified by segment).
   Gateway propensity (1 - epsilon) 1[best] + epsilon / |eligible|, times P(optimisation).
 - `bandit`: the contextual bandit over the joint (gateway, optimisation) actions: the oracle
   (`scoring.bandit_oracle.train_oracle`, XGBoost, context features + gateway one-hot + action
@@ -35,19 +36,22 @@ from dataclasses import dataclass
 import numpy as np
 import xgboost
 
-from payloom_sim.constants import GATEWAYS, OPTIMIZATION_SETS
+from payloom_sim.constants import COUNTRIES, GATEWAYS, NETWORKS, OPTIMIZATION_SETS, TRANSACTION_TYPES
 from scoring.bandit_oracle import action_encodings, train_oracle
 from scoring.bandit_policy import BanditPolicy
+from scoring.errors import RoutingError
 from scoring.ipw_routing import RoutingModels, train_routing_models
-from scoring.replay_world import ACTION_GATEWAY, ACTION_OPTIMIZATION, ACTIONS, CONTEXT_FEATURES, ReplayWorld
+from scoring.replay_world import (ACTION_GATEWAY, ACTION_OPTIMIZATION, ACTIONS, CONTEXT_FEATURES, SEGMENT_FEATURES, ReplayWorld,
+                                  segments)
 from scoring.routing_log import RoutingLog
 
 __all__ = ["PolicyDecisions", "decide_static", "decide_ipw_routing", "decide_bandit", "decide_oracle",
-           "train_ipw_routing", "train_bandit_oracle", "U_GATEWAY", "U_OPTIMIZATION", "U_EXPLORE", "U_OUTCOME", "U_HOLDOUT"]
+           "train_ipw_routing", "train_bandit_oracle", "RoutingSettings", "U_GATEWAY", "U_OPTIMIZATION", "U_EXPLORE", "U_OUTCOME", "U_HOLDOUT"]
 
 #: Columns of the per-payment uniforms (U_HOLDOUT: the replay's off-policy holdout).
 U_GATEWAY, U_OPTIMIZATION, U_EXPLORE, U_OUTCOME, U_HOLDOUT = 0, 1, 2, 3, 4
 _G, _O = len(GATEWAYS), len(ACTIONS) // len(GATEWAYS)
+_SEGMENTS = len(NETWORKS) * len(COUNTRIES) * len(TRANSACTION_TYPES)
 _BY_NAME = np.argsort(np.array(ACTIONS))          # actions in ascending name order (the bandit policy's order)
 _OPTIMIZATION_NAMES = np.array(OPTIMIZATION_SETS, dtype=object)[ACTION_OPTIMIZATION]
 
@@ -96,11 +100,11 @@ def decide_static(world: ReplayWorld, rows: np.ndarray, uniforms: np.ndarray) ->
 
 
 def decide_ipw_routing(world: ReplayWorld, rows: np.ndarray, uniforms: np.ndarray, model: RoutingModels, *,
-                       epsilon: float) -> PolicyDecisions:
+                       epsilon: float, settings: RoutingSettings) -> PolicyDecisions:
     """Epsilon-greedy routing by the IPW model, the static policy's optimisation (module docstring)."""
     gateway_p, optimization_p = _gateway_and_optimization(world, rows)
     eligible = gateway_p > 0
-    scores = model.booster_scores(world.features[rows])[:, :_G]
+    scores = routing_scores(model, world.features[rows], settings)[:, :_G]
     best = np.where(eligible, scores, -np.inf).argmax(axis=1)
     uniform = eligible / eligible.sum(axis=1, keepdims=True)
     routing = (1 - epsilon) * np.eye(_G)[best] + epsilon * uniform
@@ -143,14 +147,72 @@ def decide_oracle(world: ReplayWorld, rows: np.ndarray) -> PolicyDecisions:
     return PolicyDecisions(np.eye(len(ACTIONS))[chosen], chosen)
 
 
+@dataclass(frozen=True)
+class RoutingSettings:
+    """How the replay trains IPW routing (defaults: the best measured, docs/closed_loop_replay.md).
+
+    - `features`: a subset of CONTEXT_FEATURES; default the segment keys (network, issuer country,
+      transaction type one-hots): given every context feature, the K+1-class model spends its splits
+      on what drives approval in general, not on the gateway differences;
+    - `stratify`: post-stratify the IPW weights by segment (`replay_world.segments`): each gateway's
+      weights in a segment sum to the segment's rows (`scoring.routing_log.ipw_weights`);
+    - `estimated_propensity`: with `stratify`, propensities estimated per segment (the gateway's
+      share of the segment's logged rows) instead of the logged ones: an epsilon-greedy policy's
+      own log has a few explored rows with weight ~20, and a lucky run of them flipped whole segments;
+    - `samples_per_gateway` (J), the XGBoost model's depth, rounds and learning rate.
+    """
+
+    features: tuple[str, ...] = SEGMENT_FEATURES
+    stratify: bool = True
+    estimated_propensity: bool = True
+    segment_one_hot: bool = False
+    model: str = "xgboost"
+    l2: float = 1.0
+    samples_per_gateway: int = 10
+    max_depth: int = 4
+    num_boost_round: int = 60
+    eta: float = 0.3
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.features) - set(CONTEXT_FEATURES))
+        if self.model not in ("xgboost", "softmax"):
+            raise RoutingError(f"model must be 'xgboost' or 'softmax' (the K+1-class softmax regression), got {self.model!r}")
+        if self.estimated_propensity and not self.stratify:
+            raise RoutingError("estimated_propensity estimates each gateway's share per segment; set stratify=True as well")
+        if unknown or not self.features:
+            raise RoutingError(f"routing features {unknown or '(none)'} are not context features; choose a non-empty subset of "
+                               "scoring.replay_world.CONTEXT_FEATURES")
+
+
+def routing_features(features: np.ndarray, settings: RoutingSettings) -> tuple[tuple[str, ...], np.ndarray]:
+    """IPW routing's feature names and matrix from CONTEXT_FEATURES rows: the chosen columns, then
+    (with `segment_one_hot`) one indicator per routing segment, `segment_<code>`."""
+    columns = [CONTEXT_FEATURES.index(name) for name in settings.features]
+    if not settings.segment_one_hot:
+        return settings.features, features[:, columns]
+    indicators = (segments(features)[:, None] == np.arange(_SEGMENTS)[None, :]).astype(np.float64)
+    return (*settings.features, *(f"segment_{code}" for code in range(_SEGMENTS))), np.column_stack([features[:, columns], indicators])
+
+
+def routing_scores(model: RoutingModels, features: np.ndarray, settings: RoutingSettings) -> np.ndarray:
+    """(n, K+1) class scores of the model `settings` name on CONTEXT_FEATURES rows."""
+    _, matrix = routing_features(features, settings)
+    return model.softmax_scores(matrix) if settings.model == "softmax" else model.booster_scores(matrix)
+
+
 def train_ipw_routing(world: ReplayWorld, rows: np.ndarray, gateway: np.ndarray, gateway_propensity: np.ndarray,
-                      approved: np.ndarray, *, num_boost_round: int, random_state: int, samples_per_gateway: int = 3) -> RoutingModels:
-    """The IPW routing model (XGBoost on the IPW bootstrap; no softmax regression) on logged rows
-    (their gateway and its propensity)."""
-    log = RoutingLog(CONTEXT_FEATURES, GATEWAYS, world.features[rows], np.asarray(gateway), np.asarray(approved, dtype=bool),
+                      approved: np.ndarray, *, random_state: int, settings: RoutingSettings = RoutingSettings()) -> RoutingModels:
+    """The IPW routing model on logged rows (their gateway and its propensity), as `settings` say
+    (the softmax regression is fitted only when `settings.model` is 'softmax')."""
+    context = world.features[rows]
+    names, matrix = routing_features(context, settings)
+    log = RoutingLog(names, GATEWAYS, matrix, np.asarray(gateway), np.asarray(approved, dtype=bool),
                      np.asarray(gateway_propensity, dtype=np.float64))
-    return train_routing_models(log, samples_per_gateway=samples_per_gateway, num_boost_round=num_boost_round, nthread=1,
-                                random_state=random_state, softmax=False)
+    return train_routing_models(log, samples_per_gateway=settings.samples_per_gateway, nthread=1, random_state=random_state,
+                                num_boost_round=settings.num_boost_round, softmax=settings.model == "softmax", l2=settings.l2,
+                                strata=segments(context) if settings.stratify else None,
+                                estimated_propensity=settings.estimated_propensity,
+                                xgboost_params={"max_depth": settings.max_depth, "eta": settings.eta})
 
 
 def train_bandit_oracle(world: ReplayWorld, rows: np.ndarray, chosen: np.ndarray, propensity: np.ndarray, approved: np.ndarray, *,

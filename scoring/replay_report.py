@@ -59,7 +59,8 @@ class ReplaySummary:
         wide = self.wide()
         low, high = float(wide.values.min()), float(wide.values.max())
         lines = [f"closed-loop replay: {self.settings.get('days')} days x ~{self.settings.get('payments_per_day')} payments, "
-                 f"seed {self.settings.get('seed')}, retrained every {self.settings.get('retrain_every')} days, drift {self.settings.get('drift')}",
+                 f"seed {self.settings.get('seed')}, retrained every {self.settings.get('retrain_every')} days, drift {self.settings.get('drift')}, "
+                 f"gateway spread {self.settings.get('gateway_spread', 1.0)}",
                  "expected approval rate per day (true P(approve) of the chosen actions; sparkline from "
                  f"{low:.3f} to {high:.3f}):",
                  f"  {'policy':<15} {'total':>7} {'observed':>9} {'lift share':>10}  per day"]

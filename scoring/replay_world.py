@@ -11,6 +11,12 @@ replaces them by a documented, seeded schedule of `DriftEpisode`s over the repla
 warm-up days stay healthy) and rebuilds every context with `payloom_sim.context.build_context`,
 so the same mechanism moves the truth; the simulator's short outage hours are kept.
 
+**Gateway effect.** `gateway_spread` scales how far each gateway's do_not_honor logit for a
+(network, issuer country, transaction type) lies from that segment's mean over the gateways
+(`World.gateway_risk_logit`; 1.0 = the simulator as it is). The segment's average gateway is
+unchanged; only the differences between gateways grow. It is a world parameter of the replay,
+chosen deliberately (`docs/closed_loop_replay.md`, "Gateway effect"); `payloom_sim` is unchanged.
+
 **Actions** are (gateway, optimisation set) pairs, `ACTIONS[k] = "gw_alpha/3ds"`, gateways
 outer, the logging policy's optimisation sets inner. A payment's eligible actions: gateways
 the logging policy routes its (network, issuer country) to, times the optimisation sets it
@@ -39,7 +45,8 @@ from payloom_sim.policy import GATEWAY_TABLE, LOGGED_OPTIMIZATION_SETS, optimiza
 from scoring.errors import RoutingError
 
 __all__ = ["ACTIONS", "ACTION_GATEWAY", "ACTION_OPTIMIZATION", "CONTEXT_FEATURES", "DriftEpisode", "ReplayWorld",
-           "load_replay_world", "default_drift", "TECHNICAL_PER_DEGRADATION"]
+           "load_replay_world", "default_drift", "TECHNICAL_PER_DEGRADATION", "spread_gateways",
+           "SEGMENT_FEATURES", "segments"]
 
 ACTIONS: tuple[str, ...] = tuple(f"{g}/{o}" for g in GATEWAYS for o in LOGGED_OPTIMIZATION_SETS)
 #: Gateway code and optimisation-set code (positions in GATEWAYS / OPTIMIZATION_SETS) of each action.
@@ -51,6 +58,9 @@ CONTEXT_FEATURES: tuple[str, ...] = (
     "issuer_code", "mcc_code", *(f"is_{n}" for n in NETWORKS), *(f"is_issuer_{c.lower()}" for c in COUNTRIES),
     *(f"is_{t}" for t in TRANSACTION_TYPES),
 )
+#: The routing segment keys: network, issuer country and transaction type one-hots (IPW routing's features).
+SEGMENT_FEATURES: tuple[str, ...] = tuple(name for name in CONTEXT_FEATURES if name.startswith("is_") and name not in
+                                          ("is_card_not_present", "is_cross_border", "is_prepaid", "is_expired"))
 #: Technical error probability added per unit of degradation (as payloom_sim.world draws it).
 TECHNICAL_PER_DEGRADATION = 0.06
 _FACTS = {"issuer": "issuer_code", "network": "network_code", "issuer_country": "issuer_country_code",
@@ -121,6 +131,40 @@ def _drifted_world(world, warmup_days: int, days: int, drift: tuple[DriftEpisode
     return dataclasses.replace(world, gateway_degradation=degradation, gateway_technical=technical), schedule
 
 
+def spread_gateways(risk_logit: np.ndarray, spread: float) -> np.ndarray:
+    """`World.gateway_risk_logit` (gateways first) with every gateway's distance from the mean over
+    the gateways of its (network, issuer country, transaction type) multiplied by `spread`.
+
+    >>> spread_gateways(np.array([[0.1], [0.3]]), 2.0).round(2).tolist()
+    [[0.0], [0.4]]
+    """
+    if not np.isfinite(spread) or spread < 0:
+        raise RoutingError(f"gateway_spread must be a finite number >= 0 (1.0 = the simulator's gateway effect), got {spread}")
+    if spread == 1.0:          # the simulator's own array, bit for bit
+        return risk_logit
+    mean = risk_logit.mean(axis=0, keepdims=True)
+    return mean + spread * (risk_logit - mean)
+
+
+def segments(features: np.ndarray) -> np.ndarray:
+    """(network * countries + issuer country) * types + transaction type per row of `features`
+    (CONTEXT_FEATURES columns): the routing segment, within which the logging policy's eligible
+    gateways are the same for every payment.
+
+    >>> row = np.zeros((1, len(CONTEXT_FEATURES)))
+    >>> row[0, [CONTEXT_FEATURES.index(n) for n in ("is_mastercard", "is_issuer_gb", "is_recurring")]] = 1
+    >>> segments(row).tolist()
+    [28]
+    """
+    def code(names: list[str]) -> np.ndarray:
+        return features[:, [CONTEXT_FEATURES.index(name) for name in names]].argmax(axis=1)
+
+    network = code([f"is_{n}" for n in NETWORKS])
+    country = code([f"is_issuer_{c.lower()}" for c in COUNTRIES])
+    kind = code([f"is_{t}" for t in TRANSACTION_TYPES])
+    return (network * len(COUNTRIES) + country) * len(TRANSACTION_TYPES) + kind
+
+
 def _features(context: dict[str, np.ndarray]) -> np.ndarray:
     network, country, kind = context["network_code"], context["issuer_country_code"], context["transaction_type_code"]
     columns = [np.log(np.maximum(context["amount_usd"], 0.01)), context["hour"], context["day_of_month"],
@@ -132,9 +176,10 @@ def _features(context: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def load_replay_world(*, days: int, payments_per_day: int, seed: int, warmup_days: int = 7,
-                      drift: tuple[DriftEpisode, ...] | None = None) -> ReplayWorld:
+                      drift: tuple[DriftEpisode, ...] | None = None, gateway_spread: float = 1.0) -> ReplayWorld:
     """Simulate and prepare the replay's payments (about `payments_per_day` a day; volume follows
-    the simulator's day-of-week shape). `drift` defaults to `default_drift(days)`."""
+    the simulator's day-of-week shape). `drift` defaults to `default_drift(days)`; `gateway_spread`
+    scales the differences between gateways (module docstring)."""
     if days < 1 or warmup_days < 1 or payments_per_day < 100:
         raise RoutingError(f"the replay needs days >= 1, warmup_days >= 1 and payments_per_day >= 100; got {days}, {warmup_days}, "
                            f"{payments_per_day}")
@@ -144,7 +189,9 @@ def load_replay_world(*, days: int, payments_per_day: int, seed: int, warmup_day
     with tempfile.TemporaryDirectory(prefix="payloom-replay-") as scratch:
         simulate(scratch, attempts=attempts, seed=seed, days=total_days)
         context = load_attempt_context(scratch)
-    world, schedule = _drifted_world(build_world(seed=seed, days=total_days), warmup_days, days, drift)
+    world = build_world(seed=seed, days=total_days)
+    world = dataclasses.replace(world, gateway_risk_logit=spread_gateways(world.gateway_risk_logit, gateway_spread))
+    world, schedule = _drifted_world(world, warmup_days, days, drift)
     first = np.flatnonzero(context["attempt_number"] == 0)
     first = first[np.argsort(context["attempted_at"][first], kind="stable")]
     context = {name: values[first] for name, values in context.items() if np.ndim(values) >= 1 and len(values) == len(context["attempt_id"])}

@@ -33,10 +33,8 @@ def test_the_oracle_is_on_top_every_day(replay):
 
 
 def test_routing_lift_share_is_measured_against_the_routing_oracle(summary):
-    """The issue's routing target (>= 0.9 of the oracle's lift) is NOT met on the simulator at these
-    sizes (-0.2 to +0.1; docs/closed_loop_replay.md): gateway effects of 1-3 points on ~88 % approval
-    need far more logged rows. What is checked: the share is computed from the replay's own totals
-    and reported as the target's verdict."""
+    """The share is computed from the replay's own totals and reported as the target's verdict
+    (the target itself: test_routing_lift_share_target)."""
     totals = summary.totals
     static = totals["static"]["expected_approval"]
     share = totals["ipw_routing"]["routing_lift_share"]
@@ -44,6 +42,14 @@ def test_routing_lift_share_is_measured_against_the_routing_oracle(summary):
     assert share == pytest.approx(expected, abs=1e-9)
     verdict = next(value for name, value in summary.targets.items() if name.startswith("routing"))
     assert bool(verdict[1]) == bool(share >= 0.9)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 5's routing target is not met on the simulator: IPW routing gets -0.4..+0.03 of the "
+                   "routing oracle's lift on seeds 1-6 (0.3..0.6 with gateway_spread=4; docs/closed_loop_replay.md, 'Measured')")
+def test_routing_lift_share_target(summary):
+    """The issue's target itself: IPW routing's lift over static >= 0.9 of the routing oracle's.
+    Strict: the day it passes, it fails as XPASS, and becomes a plain assertion."""
+    assert summary.totals["ipw_routing"]["routing_lift_share"] >= 0.9
 
 
 def test_bandit_beats_static_from_the_second_retraining(summary):
@@ -94,7 +100,9 @@ def test_off_policy_estimates_cover_the_truth(replay):
     assert all(c.rows > 400 for c in checks)
     held_out = [c.covers("snips", c.truth_logged_contexts) for c in checks]
     following = [c.covers("snips", c.truth_next_period) for c in checks]
-    assert all(held_out), [(c.estimates["snips"], c.truth_logged_contexts) for c in checks]
+    # A 95% interval misses now and then: over seeds 1-6, 26 of 30 held-out checks cover (docs/closed_loop_replay.md);
+    # at least 4 of 5 here, as the report's own OPE target (>= 0.8).
+    assert sum(held_out) >= len(checks) - 1, [(c.estimates["snips"], c.truth_logged_contexts) for c in checks]
     assert sum(following) >= len(checks) - 1, [(c.estimates["snips"], c.truth_next_period) for c in checks]
     for check in checks:
         value, low, high = check.estimates["snips"]

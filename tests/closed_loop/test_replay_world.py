@@ -8,7 +8,9 @@ import pytest
 from payloom_sim import build_world
 from payloom_sim.constants import GATEWAYS
 from scoring.errors import RoutingError
-from scoring.replay_world import ACTIONS, TECHNICAL_PER_DEGRADATION, DriftEpisode, _drifted_world, load_replay_world
+from scoring.replay_policies import RoutingSettings, routing_features
+from scoring.replay_world import (ACTIONS, CONTEXT_FEATURES, SEGMENT_FEATURES, TECHNICAL_PER_DEGRADATION, DriftEpisode, _drifted_world,
+                                  load_replay_world, segments, spread_gateways)
 
 
 def test_technical_errors_follow_the_simulators_degradation_rule():
@@ -40,3 +42,46 @@ def test_bad_drift_is_a_clear_error():
         load_replay_world(days=2, warmup_days=1, payments_per_day=200, seed=1, drift=(DriftEpisode("gw_omega", 0, 1),))
     with pytest.raises(RoutingError, match="must lie within replay days 0..1; shorten it or replay more days"):
         load_replay_world(days=2, warmup_days=1, payments_per_day=200, seed=1, drift=(DriftEpisode("gw_beta", 1, 5),))
+
+
+def test_gateway_spread_widens_the_gaps_between_gateways_only():
+    world = build_world(seed=4, days=3)
+    risk = world.gateway_risk_logit
+    wide = spread_gateways(risk, 3.0)
+    assert np.allclose(wide.mean(axis=0), risk.mean(axis=0))
+    assert np.allclose(wide - wide.mean(axis=0), 3.0 * (risk - risk.mean(axis=0)))
+    assert np.array_equal(spread_gateways(risk, 1.0), risk)
+    base = load_replay_world(days=2, warmup_days=1, payments_per_day=500, seed=9, drift=())
+    same = load_replay_world(days=2, warmup_days=1, payments_per_day=500, seed=9, drift=(), gateway_spread=1.0)
+    spread = load_replay_world(days=2, warmup_days=1, payments_per_day=500, seed=9, drift=(), gateway_spread=3.0)
+    assert np.array_equal(base.truth, same.truth) and np.array_equal(base.payment_id, spread.payment_id)
+    choice = base.eligible.reshape(len(base.day), 3, -1).any(axis=2).sum(axis=1) > 1
+
+    def gap(w):        # best minus worst eligible gateway (same optimisation set), mean over payments with a choice
+        eligible = w.eligible.reshape(len(w.day), 3, -1)[choice]
+        truth = w.truth.reshape(len(w.day), 3, -1)[choice]
+        best, worst = np.where(eligible, truth, -1.0).max(axis=1), np.where(eligible, truth, 2.0).min(axis=1)
+        return float((best - worst)[eligible.any(axis=1)].mean())
+
+    assert gap(spread) > 2.0 * gap(base) > 0
+    with pytest.raises(RoutingError, match="gateway_spread must be a finite number >= 0"):
+        spread_gateways(risk, -1.0)
+
+
+def test_segments_and_routing_settings():
+    world = load_replay_world(days=1, warmup_days=1, payments_per_day=400, seed=2, drift=())
+    segment = segments(world.features)
+    gateways = world.eligible.reshape(len(segment), 3, -1).any(axis=2)
+    for label in np.unique(segment):         # the logging policy's eligible gateways are the same within a segment
+        assert len(np.unique(gateways[segment == label], axis=0)) == 1
+    assert set(SEGMENT_FEATURES) < set(CONTEXT_FEATURES)
+    with pytest.raises(RoutingError, match="are not context features"):
+        RoutingSettings(features=("available_usd",))
+    with pytest.raises(RoutingError, match="set stratify=True as well"):
+        RoutingSettings(stratify=False)
+    with pytest.raises(RoutingError, match="model must be 'xgboost' or 'softmax'"):
+        RoutingSettings(model="forest")
+    names, matrix = routing_features(world.features, RoutingSettings(segment_one_hot=True))
+    assert names[:len(SEGMENT_FEATURES)] == SEGMENT_FEATURES and matrix.shape == (len(segment), len(names))
+    one_hot = matrix[:, len(SEGMENT_FEATURES):]
+    assert (one_hot.sum(axis=1) == 1).all() and (one_hot.argmax(axis=1) == segment).all()

@@ -10,7 +10,7 @@ from routing_logs import FORTY_SIXTY_FEATURES, GATEWAYS, SEGMENT_BEST, SEGMENT_N
 
 from scoring.errors import ExcludedRowsWarning, RoutingError
 from scoring.ipw_routing import publish_routing_booster, register_route_macro, register_routing_macros, route, train_routing_models
-from scoring.routing_log import ipw_bootstrap, routing_log_from_table
+from scoring.routing_log import ipw_bootstrap, ipw_weights, routing_log_from_table
 from udfs import register_models
 
 PROBABILITY_TOLERANCE = 1e-6
@@ -56,6 +56,35 @@ def test_segment_propensities_are_corrected_per_row():
         for kind in ("softmax", "xgboost"):
             got = tuple(preferred(models, log.features[segment == k][:1000], kind) for k in range(3))
             assert got == expected, (weighting, kind)
+
+
+def test_post_stratified_weights_give_every_gateway_each_segments_rows():
+    table = segmented_log(rows=6_000)
+    log = routing_log_from_table(table, ("segment_0", "segment_1", "segment_2", "noise"), gateways=GATEWAYS)
+    segment = table["segment"].to_numpy()
+    for estimated in (False, True):
+        weights = ipw_weights(log, segment, estimated=estimated)
+        for k in range(3):
+            for g in range(len(GATEWAYS)):
+                rows = (segment == k) & (log.gateway == g)
+                assert weights[rows].sum() == pytest.approx((segment == k).sum(), rel=1e-12), (estimated, k, g)
+                if estimated:      # each row of the cell weighs the same: (segment rows) / (cell rows)
+                    assert np.ptp(weights[rows]) == pytest.approx(0.0, abs=1e-9)
+    plain = ipw_weights(log)
+    assert not np.isclose(plain[(segment == 0) & (log.gateway == 0)].sum(), (segment == 0).sum(), rtol=1e-6)
+    models = train_routing_models(log, samples_per_gateway=3, num_boost_round=20, nthread=1, softmax=False, strata=segment,
+                                  estimated_propensity=True)
+    assert tuple(preferred(models, log.features[segment == k][:1000], "xgboost") for k in range(3)) == SEGMENT_BEST
+
+
+def test_bad_strata_are_clear_errors():
+    log = routing_log_from_table(forty_sixty_log(rows=200), FORTY_SIXTY_FEATURES, gateways=GATEWAYS)
+    with pytest.raises(RoutingError, match="strata must hold one label per usable row of the log"):
+        ipw_weights(log, np.zeros(3))
+    with pytest.raises(RoutingError, match="pass strata"):
+        ipw_weights(log, estimated=True)
+    with pytest.raises(RoutingError, match="with weighting='naive'"):
+        train_routing_models(log, weighting="naive", strata=np.zeros(len(log)), softmax=False)
 
 
 def test_sql_softmax_equals_python(forty_sixty_models):
