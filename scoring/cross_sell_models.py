@@ -94,11 +94,12 @@ def _loss(kind: str, margin: np.ndarray, frame: TrainingFrame, scale: float) -> 
 
 
 def train_model_kind(kind: str, train: TrainingFrame, validation: TrainingFrame, *, scale: float, max_trees: int, seed: int,
-                     threads: int) -> tuple[xgboost.Booster, int, float]:
+                     threads: int, parameters: dict[str, object] | None = None) -> tuple[xgboost.Booster, int, float]:
     """One model kind trained on `train`: (booster cut to the tree count with the lowest `validation`
-    loss, that count, that loss). `scale` divides r and c of the custom objectives."""
+    loss, that count, that loss). `scale` divides r and c of the custom objectives; `parameters`
+    override the defaults (experiments: bench/bench_cross_sell_gap.py)."""
     accepted, revenue, cost = offer_arrays(train)
-    parameters = {**_PARAMETERS, "seed": seed, "nthread": threads, "tree_method": "hist"}
+    parameters = {**_PARAMETERS, **(parameters or {}), "seed": seed, "nthread": threads, "tree_method": "hist"}
     matrix = xgboost.DMatrix(train.features, label=accepted, missing=np.nan)
     objective = MODEL_KINDS[kind][1]
     if objective is None:
