@@ -12,8 +12,9 @@ remove one suspect:
 - `+ simulator inputs`: the truth's spend_30d and engagement_30d appended (the features of the
   simulator's acceptance function that the warehouse only approximates);
 - `simulator inputs only`: product indicators and the simulator's 7 customer inputs;
-- hyperparameter neighbours (depth, min_child_weight, learning rate, lambda), per-product additive
-  trees (interaction constraints), and a refit on train + validation with the chosen tree count.
+- hyperparameter neighbours (depth, min_child_weight, learning rate, lambda, max_bin, the Hessian
+  floor of the objective), per-product additive trees (interaction constraints), and a refit on
+  train + validation with the chosen tree count.
 
 The tree count is always chosen on the realised validation loss. Each variant is trained with
 `--seeds` XGBoost seeds (one thread); the table gives its mean validation loss and its expected
@@ -37,6 +38,7 @@ from typing import Callable
 import duckdb
 import numpy as np
 
+import scoring.cross_sell_objectives as objectives
 from scoring.cross_sell_ceiling import noise_free_frame
 from scoring.cross_sell_evaluation import BUDGETS, evaluate_budgets
 from scoring.cross_sell_models import CROSS_SELL_PRODUCTS, load_cross_sell_frame, offer_arrays, predict_margin, train_model_kind
@@ -146,6 +148,8 @@ def main() -> None:
         "min_child_weight 10": {"parameters": {"min_child_weight": 10.0}},
         "eta 0.02 (3x trees)": {"parameters": {"eta": 0.02}, "trees": 3},
         "lambda 20": {"parameters": {"lambda": 20.0}},
+        "max_bin 256": {"parameters": {"max_bin": 256}},
+        "Hessian floor 1e-2 (shipped: 1e-6)": {"hessian_floor": 1e-2},
         "per-product additive trees": {"parameters": {"interaction_constraints": additive}},
         "refit on train + validation": {"refit": True},
     }
@@ -160,6 +164,8 @@ def main() -> None:
         elif variant.get("labels") == "deal_size":
             fitted = replace(fitted, labels={**fitted.labels, "revenue_usd_minor": accepted * truth["train"]["deal_size_usd_minor"]})
         runs = []
+        shipped_floor = objectives.HESSIAN_FLOOR
+        objectives.HESSIAN_FLOOR = variant.get("hessian_floor", shipped_floor)  # read by payoff_gradient_hessian at each call
         for seed in seeds:
             booster, trees, loss = train_model_kind("payoff", fitted, parts["validation"], scale=scale, seed=seed, threads=1,
                                                     max_trees=arguments.max_trees * variant.get("trees", 1), parameters=variant.get("parameters"))
@@ -168,6 +174,7 @@ def main() -> None:
                                                  seed=seed, threads=1, max_trees=trees, parameters=variant.get("parameters"))
             payoff = expected_payoff_of(sigmoid(predict_margin(booster, parts["test"].features)), offer_arrays(test)[2])
             runs.append({"trees": trees, "validation_loss": loss, **oracle_ratios(workspace, test, payoff)})
+        objectives.HESSIAN_FLOOR = shipped_floor
         summary = {key: float(np.mean([run[key] for run in runs])) for key in runs[0] if key != "trees"}
         results[label] = {"trees": [run["trees"] for run in runs], **summary}
         print(f"{label:<40} trees {results[label]['trees']}  val loss {summary['validation_loss']:.4f}  E[net] / oracle "
