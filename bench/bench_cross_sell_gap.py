@@ -12,6 +12,7 @@ remove one suspect:
 - `+ simulator inputs`: the truth's spend_30d and engagement_30d appended (the features of the
   simulator's acceptance function that the warehouse only approximates);
 - `simulator inputs only`: product indicators and the simulator's 7 customer inputs;
+- `compact warehouse features`: the indicators plus the warehouse's 7 columns nearest to them;
 - hyperparameter neighbours (depth, min_child_weight, learning rate, lambda, max_bin, the Hessian
   floor of the objective), per-product additive trees (interaction constraints), and a refit on
   train + validation with the chosen tree count.
@@ -48,6 +49,8 @@ from scoring.training_sets import TrainingFrame, time_ordered_split
 from scoring.workspace import Workspace
 
 RESULTS = Path(__file__).parent / "results" / "cross_sell_gap.json"
+#: With the product, segment and holdings indicators: the warehouse's nearest columns to the simulator's inputs.
+COMPACT = ("age_years", "annual_income_usd", "credit_score", "products_held", "interactions_30d", "purchases_30d", "spend_usd_minor_90d")
 SIMULATOR_INPUTS = ("segment_code", "age_years", "income_usd", "credit_score", "holdings_count", "engagement_30d", "spend_30d_usd")
 
 
@@ -135,6 +138,10 @@ def main() -> None:
                              np.column_stack([part.features[:, : len(names)], *(truth[name][column] for column in SIMULATOR_INPUTS)]))
 
     same: Callable[[str, TrainingFrame], TrainingFrame] = lambda name, part: part
+    kept = [index for index, feature in enumerate(frame.feature_names) if feature.startswith(("is_", "holds_")) or feature in COMPACT]
+
+    def compact(name: str, part: TrainingFrame) -> TrainingFrame:
+        return with_features(part, [part.feature_names[index] for index in kept], part.features[:, kept])
     context = list(range(12))  # product indicators and segment flags: every tree may condition on them
     additive = str([context + [feature] for feature in range(12, len(frame.feature_names))]).replace(" ", "")
     variants: dict[str, dict] = {
@@ -143,6 +150,7 @@ def main() -> None:
         "deal-size noise removed (y r̄)": {"labels": "deal_size"},
         "+ simulator spend_30d, engagement_30d": {"features": appended(("spend_30d_usd", "engagement_30d"))},
         "simulator inputs only": {"features": simulator_only},
+        f"compact warehouse features ({len(kept)})": {"features": compact},
         "max_depth 4": {"parameters": {"max_depth": 4}},
         "max_depth 2": {"parameters": {"max_depth": 2}},
         "min_child_weight 10": {"parameters": {"min_child_weight": 10.0}},
