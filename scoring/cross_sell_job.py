@@ -10,6 +10,10 @@
    scorer at the contact budgets (`cross_sell_evaluation`), plus the contact lists against the
    simulator's truth when there is one (`cross_sell_oracle`). Gains / lift curves go to CSV and
    to three SVG charts (gains, lift, net sales).
+5. On simulated data, the noise-free ceiling (`cross_sell_ceiling`): the payoff model retrained on
+   the truth's p r̄ instead of the realised y r, a row of the budget table (not a deployable
+   scorer: it is not published, charted or listed), so every run shows how much of the gap to the
+   oracle is label noise.
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ from typing import TextIO
 import duckdb
 import numpy as np
 
+from scoring.cross_sell_ceiling import train_noise_free_payoff
 from scoring.cross_sell_evaluation import BUDGETS, BudgetTable, evaluate_budgets, gains_curves, write_curves_csv, write_curves_svg
-from scoring.cross_sell_models import MODEL_KINDS, CrossSellModels, load_cross_sell_frame, offer_arrays, probabilities, train_cross_sell_models
-from scoring.cross_sell_objectives import expected_payoff_of
+from scoring.cross_sell_models import (
+    MODEL_KINDS, CrossSellModels, load_cross_sell_frame, offer_arrays, predict_margin, probabilities, train_cross_sell_models,
+)
+from scoring.cross_sell_objectives import expected_payoff_of, sigmoid
 from scoring.cross_sell_oracle import candidate_truth, evaluate_contact_lists, offer_truth
 from scoring.dbt_runner import run_dbt
 from scoring.errors import ModelTrainingError
@@ -40,7 +47,7 @@ MODEL_NAMES: dict[str, str] = {"propensity": "cross_sell_propensity", "payoff": 
 SCORER_NAMES: dict[str, str] = {
     "oracle": "simulator oracle (true p r - c)", "payoff": "payoff objective", "cost_weighted": "cost-weighted log loss",
     "propensity": "BCE propensity (rank by p)", "propensity_value": "BCE p x deal size - c", "item_affinity": "affinity: item-item cosine",
-    "neighbour_affinity": "affinity: nearest customers",
+    "neighbour_affinity": "affinity: nearest customers", "noise_free": "payoff, noise-free labels (truth)",
 }
 
 
@@ -64,6 +71,12 @@ class CrossSellReport:
         """Payoff model / BCE propensity net sales at `budget`."""
         return self.budget_table.ratio(SCORER_NAMES["payoff"], SCORER_NAMES["propensity"], budget, expected=expected)
 
+    def oracle_ratio(self, budget: float = 0.10, scorer: str = SCORER_NAMES["payoff"]) -> float:
+        """`scorer`'s expected net sales (the truth's sum of p r̄ - c) / the oracle's at `budget`;
+        only on simulated data (a KeyError without the oracle row)."""
+        rows = self.budget_table.rows
+        return float(rows[scorer][budget].expected_net_sales) / float(rows[SCORER_NAMES["oracle"]][budget].expected_net_sales)  # type: ignore[arg-type]
+
     def format(self) -> str:
         versions = ", ".join(f"{name} {version} ({self.trees[kind]} trees)" for kind, name, version in
                              ((kind, MODEL_NAMES[kind], self.versions[MODEL_NAMES[kind]]) for kind in MODEL_NAMES if MODEL_NAMES[kind] in self.versions))
@@ -77,7 +90,9 @@ class CrossSellReport:
                     f"{rows[bce][budget].accepted:.0f} ({rows[payoff][budget].accepted / max(rows[bce][budget].accepted, 1e-9) - 1:+.0%})")
             if oracle in rows:
                 line += (f"; payoff / oracle {rows[payoff][budget].net_sales / rows[oracle][budget].net_sales:.1%} realised, "
-                         f"{rows[payoff][budget].expected_net_sales / rows[oracle][budget].expected_net_sales:.1%} expected")
+                         f"{self.oracle_ratio(budget):.1%} expected")
+            if SCORER_NAMES["noise_free"] in rows:
+                line += f" (noise-free labels {self.oracle_ratio(budget, SCORER_NAMES['noise_free']):.1%})"
             lines.append(line)
         if self.contact_lists:
             lines.append("  contact lists of now (next best offer per customer, top share of customers), judged by the simulator's truth:")
@@ -165,13 +180,24 @@ def train_cross_sell_job(workspace: Workspace, *, seed: int = 0, max_trees: int 
     run_dbt(workspace, ["build", "--select", "scores_cross_sell+"], echo=echo)
     seconds["score_candidates"] = time.perf_counter() - began
     began = time.perf_counter()
-    report = _judge(workspace, models, versions, quarantined)
+    report = _judge(workspace, models, versions, quarantined, seed=seed, max_trees=max_trees, threads=threads)
     seconds["evaluate"] = time.perf_counter() - began
     report.seconds = seconds
     return report
 
 
-def _judge(workspace: Workspace, models: CrossSellModels, versions: dict[str, str], quarantined: dict[str, int]) -> CrossSellReport:
+def _noise_free_scores(workspace: Workspace, models: CrossSellModels, cost: np.ndarray, *, seed: int, max_trees: int,
+                       threads: int) -> np.ndarray | None:
+    """Expected payoff of the test offers by the payoff model trained on noise-free labels (step 5), or None without truth."""
+    ceiling = train_noise_free_payoff(models, workspace.raw_dir, max_trees=max_trees, seed=seed + list(models.boosters).index("payoff"),
+                                      threads=threads) if "payoff" in models.boosters else None
+    if ceiling is None:
+        return None
+    return expected_payoff_of(sigmoid(predict_margin(ceiling[0], models.test.features)), cost)
+
+
+def _judge(workspace: Workspace, models: CrossSellModels, versions: dict[str, str], quarantined: dict[str, int], *, seed: int,
+           max_trees: int, threads: int) -> CrossSellReport:
     test = models.test
     accepted, revenue, cost = offer_arrays(test)
     sql = _sql_scores(workspace, models)
@@ -187,7 +213,11 @@ def _judge(workspace: Workspace, models: CrossSellModels, versions: dict[str, st
     scorers[SCORER_NAMES["propensity_value"]] = sql[MODEL_NAMES["propensity"]] * _deal_sizes(models) - cost
     scorers[SCORER_NAMES["item_affinity"]] = sql["product_affinity_score"]
     scorers[SCORER_NAMES["neighbour_affinity"]] = sql["neighbour_affinity_score"]
-    table = evaluate_budgets(scorers, accepted, revenue, cost, customers=len(np.unique(test.extras["customer_id"])),
+    judged = dict(scorers)
+    noise_free = None if truth is None else _noise_free_scores(workspace, models, cost, seed=seed, max_trees=max_trees, threads=threads)
+    if noise_free is not None:
+        judged[SCORER_NAMES["noise_free"]] = noise_free
+    table = evaluate_budgets(judged, accepted, revenue, cost, customers=len(np.unique(test.extras["customer_id"])),
                              expected_payoff=None if truth is None else truth[0])
     output_dir = workspace.root / "cross_sell"
     curve_rows = gains_curves(scorers, accepted, revenue, cost)

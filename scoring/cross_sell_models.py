@@ -30,7 +30,7 @@ from scoring.training_sets import TrainingFrame, load_training_frame, time_order
 
 __all__ = [
     "CROSS_SELL_PRODUCTS", "CROSS_SELL_FEATURES", "CROSS_SELL_TRAINING_SET", "MODEL_KINDS", "CrossSellModels",
-    "load_cross_sell_frame", "train_cross_sell_models", "offer_arrays", "predict_margin", "probabilities",
+    "load_cross_sell_frame", "train_cross_sell_models", "train_model_kind", "offer_arrays", "predict_margin", "probabilities",
 ]
 
 CROSS_SELL_TRAINING_SET = "training.training_cross_sell"
@@ -93,10 +93,13 @@ def _loss(kind: str, margin: np.ndarray, frame: TrainingFrame, scale: float) -> 
     return float(np.mean(payoff_loss(margin, revenue / scale, cost / scale, accepted, kind=objective)))
 
 
-def _train_one(kind: str, train: TrainingFrame, validation: TrainingFrame, *, scale: float, max_trees: int, seed: int,
-               threads: int) -> tuple[xgboost.Booster, int, float]:
+def train_model_kind(kind: str, train: TrainingFrame, validation: TrainingFrame, *, scale: float, max_trees: int, seed: int,
+                     threads: int, parameters: dict[str, object] | None = None) -> tuple[xgboost.Booster, int, float]:
+    """One model kind trained on `train`: (booster cut to the tree count with the lowest `validation`
+    loss, that count, that loss). `scale` divides r and c of the custom objectives; `parameters`
+    override the defaults (experiments: bench/bench_cross_sell_gap.py)."""
     accepted, revenue, cost = offer_arrays(train)
-    parameters = {**_PARAMETERS, "seed": seed, "nthread": threads, "tree_method": "hist"}
+    parameters = {**_PARAMETERS, **(parameters or {}), "seed": seed, "nthread": threads, "tree_method": "hist"}
     matrix = xgboost.DMatrix(train.features, label=accepted, missing=np.nan)
     objective = MODEL_KINDS[kind][1]
     if objective is None:
@@ -138,8 +141,8 @@ def train_cross_sell_models(
     scale = float(np.mean(accepted * revenue + cost))
     boosters, trees, losses = {}, {}, {}
     for index, kind in enumerate(kinds):
-        boosters[kind], trees[kind], losses[kind] = _train_one(kind, train, validation, scale=scale, max_trees=max_trees,
-                                                               seed=seed + index, threads=threads)
+        boosters[kind], trees[kind], losses[kind] = train_model_kind(kind, train, validation, scale=scale, max_trees=max_trees,
+                                                                     seed=seed + index, threads=threads)
     return CrossSellModels(train=train, validation=validation, test=test, boosters=boosters, trees=trees,
                            validation_loss=losses, amount_scale=scale, parameters=dict(_PARAMETERS))
 
