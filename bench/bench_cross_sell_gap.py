@@ -107,6 +107,37 @@ def oracle_ratios(workspace: Workspace, test: TrainingFrame, payoff: np.ndarray)
     return out
 
 
+
+def variant_key(label: str) -> str:
+    """A variant's label as a JSON key part: lower case, runs of other characters as one `_`.
+
+    >>> variant_key("Hessian floor 1e-2 (shipped: 1e-6)")
+    'hessian_floor_1e_2_shipped_1e_6'
+    """
+    return "_".join("".join(ch if ch.isascii() and ch.isalnum() else " " for ch in label.lower()).split())
+
+
+def flat_figures(results: dict[str, dict]) -> dict[str, float]:
+    """bench/results' flat `name: number` form: per variant, mean trees, validation loss, and the
+    share of the oracle's expected / realised net sales at each budget (`..._share_of_oracle_at_10pct`).
+
+    >>> flat_figures({"max_depth 4": {"trees": [80, 100], "validation_loss": 0.25, "expected_0.10": 0.93}})
+    {'max_depth_4_trees_mean': 90.0, 'max_depth_4_validation_loss': 0.25, 'max_depth_4_expected_net_sales_share_of_oracle_at_10pct': 0.93}
+    """
+    figures: dict[str, float] = {}
+    for label, result in results.items():
+        key = variant_key(label)
+        for name, value in result.items():
+            if name == "trees":
+                figures[f"{key}_trees_mean"] = float(np.mean(value))
+            elif name.startswith(("expected_", "realised_")):
+                kind, budget = name.split("_")
+                figures[f"{key}_{kind}_net_sales_share_of_oracle_at_{round(float(budget) * 100)}pct"] = value
+            else:
+                figures[f"{key}_{name}"] = value
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=42, help="world seed (default: the main job's 42)")
@@ -189,11 +220,10 @@ def main() -> None:
               + " ".join(f"{summary[f'expected_{budget:.2f}']:.1%}" for budget in BUDGETS)
               + "  realised " + " ".join(f"{summary[f'realised_{budget:.2f}']:.1%}" for budget in BUDGETS), flush=True)
     arguments.results.parent.mkdir(parents=True, exist_ok=True)
-    arguments.results.write_text(json.dumps({
-        "world_seed": arguments.seed, "attempts": arguments.attempts, "offer_share": arguments.offer_share,
-        "workspace_given": arguments.workspace is not None, "xgboost_seeds": seeds, "offers": len(frame),
-                                   "training_acceptances": int(accepted.sum()), "test_offers": len(test), "budgets": list(BUDGETS),
-                                   "variants": results}, indent=2) + "\n")
+    figures = {"world_seed": arguments.seed, "attempts": arguments.attempts, "offer_share": arguments.offer_share,
+               "offers": len(frame), "training_acceptances": int(accepted.sum()), "test_offers": len(test),
+               "xgboost_seeds": len(seeds), **flat_figures(results)}
+    arguments.results.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"wrote {arguments.results}")
 
 
