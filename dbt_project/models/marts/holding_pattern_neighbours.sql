@@ -12,16 +12,16 @@
 
 with
 
-holdings as (
-    select * from {{ ref('stg_raw__product_holdings') }}
-),
-
 points as (
     select * from {{ ref('int_customer_feature_points') }}
 ),
 
 held_at_points as (
     select * from {{ ref('int_holdings_at_points') }}
+),
+
+pattern_sizes as (
+    select * from {{ ref('int_snapshot_holding_patterns') }}
 ),
 
 products as (
@@ -35,28 +35,6 @@ products as (
 snapshots as (
     select distinct cast(date_trunc('month', event_timestamp) as timestamp) as snapshot_at
     from points
-),
-
-held_at_snapshots as (
-    {#- No distinct: a product held twice at the snapshot sets the same bit (bit_or below). #}
-    select snapshots.snapshot_at, holdings.customer_id, holdings.product
-    from snapshots
-    inner join holdings
-        on holdings.opened_at < snapshots.snapshot_at
-        and (holdings.closed_at is null or holdings.closed_at >= snapshots.snapshot_at)
-),
-
-snapshot_patterns as (
-    select held_at_snapshots.snapshot_at, held_at_snapshots.customer_id, bit_or(1 << products.product_index) as holding_pattern
-    from held_at_snapshots
-    inner join products on held_at_snapshots.product = products.product
-    group by all
-),
-
-pattern_sizes as (
-    select snapshot_at, cast(holding_pattern as bigint) as holding_pattern, count(*) as customers
-    from snapshot_patterns
-    group by all
 ),
 
 point_patterns as (
@@ -122,18 +100,18 @@ popularity as (
         snapshots.snapshot_at,
         cast(0 as bigint) as holding_pattern,
         products.product,
-        count(distinct held_at_snapshots.customer_id) as holders
+        coalesce(sum(pattern_sizes.customers), 0) as holders
     from snapshots
     cross join products
-    left join held_at_snapshots
-        on snapshots.snapshot_at = held_at_snapshots.snapshot_at
-        and products.product = held_at_snapshots.product
+    left join pattern_sizes
+        on snapshots.snapshot_at = pattern_sizes.snapshot_at
+        and (pattern_sizes.holding_pattern >> products.product_index) & 1 = 1
     group by all
 ),
 
 snapshot_customers as (
-    select snapshot_at, count(*) as customers
-    from snapshot_patterns
+    select snapshot_at, sum(customers) as customers
+    from pattern_sizes
     group by all
 ),
 

@@ -2,50 +2,21 @@
     similarity over the customer x product holdings matrix as of the snapshot (holdings opened
     before the month started and still open), cosine = co-holders / sqrt(holders_a x holders_b).
     Snapshots are the months of the customer feature points, so a feature at t uses the
-    snapshot of t's month: holdings strictly before t. -#}
+    snapshot of t's month: holdings strictly before t. Counted per holding pattern
+    (int_snapshot_holding_patterns) instead of a self-join of customers' holdings. -#}
 
 with
 
-holdings as (
-    select * from {{ ref('stg_raw__product_holdings') }}
-),
-
-points as (
-    select * from {{ ref('int_customer_feature_points') }}
-),
-
-snapshots as (
-    select distinct cast(date_trunc('month', event_timestamp) as timestamp) as snapshot_at
-    from points
-),
-
-held as (
-    {#- Repeats (a product opened twice and open at the snapshot) are harmless: patterns are bit_or'ed. #}
-    select snapshots.snapshot_at, holdings.customer_id, holdings.product
-    from snapshots
-    inner join holdings
-        on holdings.opened_at < snapshots.snapshot_at
-        and (holdings.closed_at is null or holdings.closed_at >= snapshots.snapshot_at)
+pattern_counts as (
+    select * from {{ ref('int_snapshot_holding_patterns') }}
 ),
 
 product_bits as (
-    select product, cast(1 as bigint) << cast(row_number() over (order by product) - 1 as integer) as product_bit
-    from {{ ref('products') }}
-),
-
-customer_patterns as (
-    {#- Each customer's holdings at the snapshot as a bit pattern: the pairs are counted per
-        distinct pattern (a few hundred) instead of per customer (a self-join of millions). #}
-    select held.snapshot_at, held.customer_id, bit_or(product_bits.product_bit) as holding_pattern
-    from held
-    inner join product_bits on held.product = product_bits.product
-    group by all
-),
-
-pattern_counts as (
-    select snapshot_at, holding_pattern, count(*) as customers
-    from customer_patterns
-    group by all
+    select * from (values
+        {%- for product in var('products') %}
+        ('{{ product }}', cast(1 as bigint) << {{ loop.index0 }}){{ "," if not loop.last }}
+        {%- endfor %}
+    ) as product_bits (product, product_bit)
 ),
 
 holders as (
