@@ -59,11 +59,12 @@ def score_function_statements(artifacts: list[ModelArtifact]) -> list[str]:
 def score_function_variables(registry: ModelRegistry | Path | str, functions_file: Path) -> dict[str, object]:
     """Write the promoted models' statements to `functions_file`; the dbt vars that point at it.
 
-    Empty (and no file) when the registry has no promoted model.
+    Empty (and the file removed) when the registry has no promoted model.
     """
     registry = registry if isinstance(registry, ModelRegistry) else ModelRegistry(registry)
     artifacts = registry.load_all()
     if not artifacts:
+        functions_file.unlink(missing_ok=True)  # a stale file would describe models no longer promoted
         return {}
     functions_file.parent.mkdir(parents=True, exist_ok=True)
     functions_file.write_text("".join(f"{statement}\n" for statement in score_function_statements(artifacts)))
