@@ -14,6 +14,9 @@ and with `--spark`, on a local SparkSession (`local[2]`) reading the same rows f
   (`mapInArrow`), summed by Spark;
 - `scoring.spark_scoring.score_with_sql_export`: the model's Spark SQL export, summed by Spark
   (its analysis time included; the first run's is reported as `spark_sql_export_first_run_seconds`),
+- `scoring.spark_score_functions`: the model as Spark SQL temporary functions (what the dbt score
+  models call on Spark), `select sum(score_<model>(...))`; creating them is reported as
+  `spark_sql_functions_create_seconds`, the first query as `spark_sql_functions_first_run_seconds`,
 
 each the best of `--repeats` after a warm-up, as rows/s and ratios against the baseline. The
 macro's time includes DuckDB binding it (seconds for 200 trees), reported separately as
@@ -54,7 +57,9 @@ def spark_figures(matrix: np.ndarray, work: Path, repeats: int, baseline: float,
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
+    from scoring.spark_score_functions import score_function_statements
     from scoring.spark_scoring import score_with_compiled_model, score_with_sql_export
+    from udfs.model_registry import ModelRegistry
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     path = work / "features.parquet"
@@ -76,7 +81,17 @@ def spark_figures(matrix: np.ndarray, work: Path, repeats: int, baseline: float,
     figures["abs_difference_of_sums_spark_sql_export_vs_xgboost"] = abs(float(total) - float(reference.sum()))
     compiled_total = compiled.agg(F.sum("score_bench_model")).collect()[0][0]
     figures["abs_difference_of_sums_spark_arrow_udf_vs_xgboost"] = abs(float(compiled_total) - float(reference.sum()))
+    began = time.perf_counter()
+    for statement in score_function_statements([ModelRegistry(work / "registry").load("bench_model")]):
+        spark.sql(statement)
+    figures["spark_sql_functions_create_seconds"] = time.perf_counter() - began
+    function_query = f"select sum(score_bench_model({', '.join(f'f{index}' for index in range(FEATURES))})) from features"
+    began = time.perf_counter()
+    function_total = spark.sql(function_query).collect()[0][0]
+    figures["spark_sql_functions_first_run_seconds"] = time.perf_counter() - began
+    figures["abs_difference_of_sums_spark_sql_functions_vs_xgboost"] = abs(float(function_total) - float(reference.sum()))
     timings = {
+        "spark_sql_functions": lambda: spark.sql(function_query).collect(),
         "spark_arrow_udf": lambda: compiled.agg(F.sum("score_bench_model")).collect(),
         "spark_sql_export": lambda: score_with_sql_export(spark, work / "registry", "bench_model", "features")
         .agg(F.sum("score_bench_model")).collect(),
@@ -92,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--spark", action="store_true", help="also score on a local SparkSession (Arrow UDF and SQL export)")
+    parser.add_argument("--spark", action="store_true", help="also score on a local SparkSession (Arrow UDF, SQL export, SQL functions)")
     arguments = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="payloom-bench-sql-export-"))
     figures: dict[str, float] = {}

@@ -10,7 +10,7 @@
     payloom summary [--workspace build]                               counts of a built workspace
     payloom replay-policies [--days 28] [--payments-per-day 3000] [--seed 7] [--gateway-spread 1.0] [--out build/replay]
                                                                       closed-loop policy comparison on the simulator
-    payloom export-sql MODEL [--dialect duckdb|spark] [--output F.sql] [--install-into DB.duckdb]
+    payloom export-sql MODEL [--dialect duckdb|spark|spark_function] [--output F.sql] [--install-into DB.duckdb]
                                                                       a model as plain SQL
 """
 
@@ -103,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="scale the differences between gateways per segment (default 1.0: the simulator's)")
     replay.add_argument("--out", default="build/replay", help="folder for the table, chart and OPE checks (default build/replay)")
 
-    export = commands.add_parser("export-sql", help="write a registered model as plain SQL: DuckDB macros or a Spark query")
+    export = commands.add_parser("export-sql", help="write a registered model as plain SQL: DuckDB macros, a Spark query or Spark SQL functions")
     export.add_argument("model", help="model name in the registry")
     export.add_argument("--dialect", choices=SUPPORTED_DIALECTS, default="duckdb")
     export.add_argument("--workspace", default="build", help="its registry is <workspace>/models (default: build)")

@@ -3,7 +3,8 @@
 The same dbt project builds on DuckDB (target `duckdb`, the default: the warehouse file and
 feature Parquet of the workspace) and on Spark (target `spark`: a local SparkSession with its
 catalog under `workspace.spark_dir`; docs/scale-out.md). Either way the feature tables end up
-as `<features_dir>/<model>.parquet`.
+as `<features_dir>/<model>.parquet`. On Spark the workspace registry's promoted models become
+Spark SQL functions first (`scoring.spark_score_functions`), so the score models build there too.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from scoring.errors import PipelineError
 from scoring.feature_export import gather_feature_exports
 from scoring.raw_contract import load_raw_contract
 from scoring.raw_tables import RegisteredTable, register_raw_tables
+from scoring.spark_score_functions import score_function_variables
 from scoring.workspace import Workspace
 
 __all__ = ["register_workspace_raw", "build_features", "TARGETS", "raw_tables_variable"]
 
 TARGETS = ("duckdb", "spark")
 """dbt targets of profiles.yml that payloom builds with."""
+SCORE_FUNCTIONS_FILE = "score_functions.sql"
+"""Under the workspace's Spark folder: the models as Spark SQL functions, one statement a line."""
 
 
 def register_workspace_raw(workspace: Workspace) -> list[RegisteredTable]:
@@ -68,7 +72,7 @@ def build_features(
     `feature_cutoff_at` stamps each entity's current feature row (default: now); pass the end
     of a simulated period. `load_started_at` is the instant after which timestamps are future.
     `target` is the dbt target: `duckdb` (the workspace's warehouse file) or `spark` (a local
-    SparkSession; the score models, which call DuckDB functions, are not built there).
+    SparkSession; the registry's promoted models are created there as SQL functions).
     """
     if target not in TARGETS:
         raise PipelineError(f"unknown build target {target!r}: use one of {', '.join(TARGETS)} (profiles.yml)")
@@ -81,6 +85,7 @@ def build_features(
         with duckdb.connect() as connection:
             registered = register_raw_tables(connection, workspace.raw_dir)
         variables["raw_tables"] = raw_tables_variable(registered)
+        variables.update(score_function_variables(workspace.model_registry, workspace.spark_dir / SCORE_FUNCTIONS_FILE))
         shutil.rmtree(workspace.spark_export_dir, ignore_errors=True)
     if feature_cutoff_at is not None:
         variables["feature_cutoff_at"] = feature_cutoff_at.isoformat(sep=" ")

@@ -27,6 +27,14 @@ column per tree (Spark analyses many small expressions far faster than one large
 query that sums them per output, an outer one that applies the postprocessor into
 `score_<model>`; `keep_columns` are passed through (key columns, say).
 
+Spark functions (dialect `spark_function`): temporary SQL functions, so a Spark query calls the
+model by the name and with the arguments of the DuckDB UDF, `score_<model>(<features>)`, with the
+UDF's return type (DOUBLE, or STRUCT<class: DOUBLE, ...>); what `payloom build --target spark`
+creates in dbt's SparkSession (`scoring.spark_score_functions`). As for DuckDB, the trees of each
+output are split into part functions `score_<model>__part_<output>_<k>` (FLOAT) added side by
+side, and a multiclass model's softmax is a function `score_<model>__classes` of the margins, so
+each margin is written once. Every statement is a single line.
+
 >>> import numpy as np, xgboost, tempfile, duckdb
 >>> from scoring.model_publishing import publish_model
 >>> rows = np.arange(40, dtype=float).reshape(-1, 2)
@@ -41,6 +49,8 @@ query that sums them per output, an outer one that applies the postprocessor int
 True
 >>> "score_toy" in export_sql(registry, "toy", dialect="spark").script
 True
+>>> export_sql(registry, "toy", dialect="spark_function").statements[-1][:85]
+'CREATE OR REPLACE TEMPORARY FUNCTION score_toy(`a` DOUBLE, `b` DOUBLE) RETURNS DOUBLE'
 """
 
 from __future__ import annotations
@@ -61,7 +71,7 @@ from udfs.model_registry import ModelRegistry
 
 __all__ = ["SqlExport", "export_sql", "export_artifact_sql", "install_sql_macros", "sql_function_name", "SUPPORTED_DIALECTS", "TREES_PER_PART"]
 
-SUPPORTED_DIALECTS = ("duckdb", "spark")
+SUPPORTED_DIALECTS = ("duckdb", "spark", "spark_function")
 TREES_PER_PART = 20
 """Trees per DuckDB part macro; a part is a chain of this many additions of depth-deep CASEs."""
 
@@ -130,6 +140,9 @@ def export_artifact_sql(
     name = sql_function_name(manifest.name)
     if dialect == "duckdb":
         statements = _duckdb_macros(name, manifest.feature_names, expressions, per_output, tables, _class_names(artifact, tables), trees_per_part)
+    elif dialect == "spark_function":
+        name = manifest.function_name
+        statements = spark_functions(name, manifest.feature_names, expressions, per_output, tables, _class_names(artifact, tables), trees_per_part)
     else:
         statements = [_spark_query(name.removesuffix("_sql"), relation, keep_columns, expressions, per_output, tables, _class_names(artifact, tables))]
     return SqlExport(model=manifest.name, version=manifest.version, dialect=dialect, function_name=name, statements=tuple(statements))
@@ -249,6 +262,37 @@ def _duckdb_macros(name, feature_names, expressions, per_output, tables, class_n
 def _create_macro(name: str, parameters: list[exp.Identifier], body: exp.Expression) -> str:
     signature = exp.UserDefinedFunction(this=exp.to_table(name), expressions=parameters, wrapped=True)
     return exp.Create(this=signature, kind="MACRO", replace=True, expression=body).sql("duckdb")
+
+
+def spark_functions(name, feature_names, expressions, per_output, tables, class_names, trees_per_part) -> list[str]:
+    """`CREATE OR REPLACE TEMPORARY FUNCTION` statements: the part functions, then `name` itself."""
+    parameters = ", ".join(f"`{feature}` DOUBLE" for feature in feature_names)
+    arguments = [exp.column(exp.to_identifier(feature)) for feature in feature_names]
+    statements, margins = [], []
+    for target, tree_ids in enumerate(per_output):
+        margin: exp.Expression = float_literal(tables.base_scores[target])
+        for part, start in enumerate(range(0, len(tree_ids), trees_per_part)):
+            part_name = f"{name}__part_{target}_{part}"
+            part_trees = [expressions[index] for index in tree_ids[start:start + trees_per_part]]
+            body = _added(exp.Paren(this=part_trees[0]), part_trees[1:])
+            statements.append(_spark_function(part_name, parameters, "FLOAT", body))
+            margin = exp.Add(this=margin, expression=exp.Anonymous(this=part_name, expressions=[argument.copy() for argument in arguments]))
+        margins.append(margin)
+    if class_names:
+        struct_type = "STRUCT<" + ", ".join(f"`{class_name}`: DOUBLE" for class_name in class_names) + ">"
+        margin_names = [f"margin_{target}" for target in range(len(margins))]
+        softmax = _postprocessed([exp.column(margin) for margin in margin_names], tables, class_names)
+        statements.append(_spark_function(f"{name}__classes", ", ".join(f"{margin} DOUBLE" for margin in margin_names), struct_type, softmax))
+        score: exp.Expression = exp.Anonymous(this=f"{name}__classes", expressions=[exp.cast(margin, exp.DataType.Type.DOUBLE) for margin in margins])
+        return_type = struct_type
+    else:
+        score, return_type = _postprocessed(margins, tables, class_names), "DOUBLE"
+    statements.append(_spark_function(name, parameters, return_type, score))
+    return statements
+
+
+def _spark_function(name: str, parameters: str, return_type: str, body: exp.Expression) -> str:
+    return f"CREATE OR REPLACE TEMPORARY FUNCTION {name}({parameters}) RETURNS {return_type} RETURN {body.sql('spark')}"
 
 
 def _spark_query(output_name, relation, keep_columns, expressions, per_output, tables, class_names) -> str:

@@ -41,15 +41,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import duckdb
 
 from udfs.errors import ModelArtifactError
 
-__all__ = ["ACTIONS", "DeclineActionPolicy", "decline_action_macro", "register_decline_action"]
+__all__ = [
+    "ACTIONS", "PARAMETERS", "TYPE_FIELDS", "DeclineActionPolicy", "decline_action_case", "decline_action_macro",
+    "decline_action_spark_function", "register_decline_action",
+]
 
 ACTIONS: tuple[str, ...] = ("proceed", "step_up_authentication", "offer_other_instrument", "stand_in_approval")
+PARAMETERS: tuple[str, ...] = (
+    "p_decline", "decline_type", "other_approved_cards", "attempts_before", "decline_ratio_90d", "approval_rate_1h", "approval_rate_7d",
+)
+"""The policy function's parameters, in order (the module docstring says what each is)."""
+TYPE_FIELDS: tuple[str, ...] = ("insufficient_funds", "do_not_honor", "hard_decline", "authentication_required", "technical")
+"""The fields of `decline_type` the rules read (the decline type model's classes)."""
 _REQUIRED = ("thresholds", "outage_ratio", "trusted_min_attempts", "trusted_max_decline_ratio")
 
 
@@ -160,8 +169,8 @@ def _present(value: float | None) -> float | None:
     return None if math.isnan(number) else number
 
 
-def decline_action_macro(model_name: str, policy: Mapping[str, Any]) -> str:
-    """The `create or replace temp macro` statement of `policy` (see the module docstring)."""
+def decline_action_case(model_name: str, policy: Mapping[str, Any]) -> str:
+    """The CASE expression of `policy` over the macro's parameters, in DuckDB SQL."""
     parsed = DeclineActionPolicy.from_policy(model_name, policy)
     stand_in = repr(parsed.stand_in_threshold)
     step_up = repr(parsed.step_up_threshold)
@@ -170,10 +179,6 @@ def decline_action_macro(model_name: str, policy: Mapping[str, Any]) -> str:
     trusted_attempts = repr(parsed.trusted_min_attempts)
     trusted_ratio = repr(parsed.trusted_max_decline_ratio)
     return f"""
-create or replace temp macro decline_action_{model_name}(
-    p_decline, decline_type, other_approved_cards, attempts_before, decline_ratio_90d,
-    approval_rate_1h, approval_rate_7d
-) as (
     case
         when approval_rate_1h < {outage} * approval_rate_7d
             and attempts_before >= {trusted_attempts}
@@ -186,8 +191,47 @@ create or replace temp macro decline_action_{model_name}(
             and p_decline * (decline_type.insufficient_funds + decline_type.hard_decline) >= {other}
             then 'offer_other_instrument'
         else 'proceed'
-    end
+    end"""
+
+
+def decline_action_macro(model_name: str, policy: Mapping[str, Any]) -> str:
+    """The `create or replace temp macro` statement of `policy` (see the module docstring)."""
+    return f"""
+create or replace temp macro decline_action_{model_name}(
+    {", ".join(PARAMETERS)}
+) as ({decline_action_case(model_name, policy)}
 )"""
+
+
+def decline_action_spark_function(model_name: str, policy: Mapping[str, Any], type_classes: Sequence[str]) -> str:
+    """The same rules as a Spark SQL temporary function, on one line (the DuckDB CASE, transpiled).
+
+    `type_classes` are the fields of `decline_type` in the type model's order (its STRUCT type);
+    every other parameter is a DOUBLE, as in `DeclineActionPolicy.action`.
+
+    >>> policy = {"kind": "decline_action", "thresholds": {"stand_in_approval": 0.03,
+    ...     "step_up_authentication": 0.3, "offer_other_instrument": 0.4},
+    ...     "outage_ratio": 0.6, "trusted_min_attempts": 10, "trusted_max_decline_ratio": 0.1}
+    >>> decline_action_spark_function("issuer_decline", policy, ["technical"])
+    Traceback (most recent call last):
+    ...
+    udfs.errors.ModelArtifactError: decline_action_issuer_decline needs decline_type fields authentication_required, do_not_honor, hard_decline, insufficient_funds; the type model has technical
+    >>> decline_action_spark_function("issuer_decline", policy, TYPE_FIELDS)[:89]
+    'CREATE OR REPLACE TEMPORARY FUNCTION decline_action_issuer_decline(p_decline DOUBLE, decl'
+    """
+    import sqlglot
+
+    missing = sorted(set(TYPE_FIELDS) - set(type_classes))
+    if missing:
+        raise ModelArtifactError(
+            f"decline_action_{model_name} needs decline_type fields {', '.join(missing)}; the type model has "
+            f"{', '.join(type_classes) or 'none'}"
+        )
+    struct_type = "STRUCT<" + ", ".join(f"`{name}`: DOUBLE" for name in type_classes) + ">"
+    types = {parameter: "DOUBLE" for parameter in PARAMETERS} | {"decline_type": struct_type}
+    body = sqlglot.transpile(decline_action_case(model_name, policy), read="duckdb", write="spark")[0]
+    parameters = ", ".join(f"{parameter} {types[parameter]}" for parameter in PARAMETERS)
+    return f"CREATE OR REPLACE TEMPORARY FUNCTION decline_action_{model_name}({parameters}) RETURNS STRING RETURN {body}"
 
 
 def register_decline_action(connection: duckdb.DuckDBPyConnection, model_name: str, policy: Mapping[str, Any]) -> str:

@@ -190,3 +190,24 @@ def test_cli_writes_the_script_and_installs_the_macros(tmp_path, registry_root, 
     assert spark.returncode == 0 and sqlglot.parse_one(spark.stdout.split("\n", 1)[1].rstrip().rstrip(";"), read="spark")
     bad = subprocess.run([*PAYLOOM, "export-sql", "nope", "--registry", str(registry_root)], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "payloom: error: no model 'nope'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_spark_functions_file_has_one_statement_a_line_and_the_dbt_vars(registry_root, binary_model, multiclass_model, tmp_path):
+    from scoring.spark_score_functions import score_function_variables
+    from udfs.model_registry import ModelRegistry
+
+    registry = ModelRegistry(registry_root)
+    functions_file = tmp_path / "spark" / "score_functions.sql"
+    variables = score_function_variables(registry, functions_file)
+    assert variables["score_functions_file"] == str(functions_file.resolve())
+    lines = functions_file.read_text().splitlines()
+    assert lines and all(line.startswith("CREATE OR REPLACE TEMPORARY FUNCTION ") for line in lines)
+    for name in registry.names():
+        manifest = registry.load(name).manifest
+        assert variables["score_models"][name] == {"version": manifest.version, "features": manifest.feature_names}
+        defined = [line for line in lines if line.startswith(f"CREATE OR REPLACE TEMPORARY FUNCTION score_{name}(")]
+        assert len(defined) == 1 and lines.index(defined[0]) > max(i for i, line in enumerate(lines) if f"score_{name}__part_" in line.split("(")[0])
+    classes = multiclass_model.artifact.manifest.class_names
+    assert "RETURNS STRUCT<" + ", ".join(f"`{c}`: DOUBLE" for c in classes) + ">" in next(
+        line for line in lines if line.startswith(f"CREATE OR REPLACE TEMPORARY FUNCTION score_{multiclass_model.artifact.manifest.name}("))
+    assert score_function_variables(tmp_path / "no_registry", functions_file) == {} and not functions_file.exists()

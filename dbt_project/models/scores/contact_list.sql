@@ -31,13 +31,14 @@ profitable as (
 ordered as (
     select
         *,
-        row_number() over (
+        {#- bigint on both engines (Spark's row_number is an int). #}
+        cast(row_number() over (
             order by
             {%- if cost_budget is not none %}
                 expected_payoff_usd_minor / greatest(contact_cost_usd_minor, 1e-9) desc,
             {%- endif %}
                 expected_payoff_usd_minor desc, customer_id
-        ) as contact_rank
+        ) as bigint) as contact_rank
     from profitable
 ),
 

@@ -16,9 +16,8 @@
 {%- set propensity_version = none -%}
 {%- set payoff_version = none -%}
 {%- if execute -%}
-    {%- set versions = run_query("select payloom_model_version('cross_sell_propensity'), payloom_model_version('cross_sell_payoff')") -%}
-    {%- set propensity_version = versions.columns[0].values()[0] -%}
-    {%- set payoff_version = versions.columns[1].values()[0] -%}
+    {%- set propensity_version = model_version('cross_sell_propensity') -%}
+    {%- set payoff_version = model_version('cross_sell_payoff') -%}
     {%- if propensity_version is none or payoff_version is none -%}
         {{ log("WARNING: scores_cross_sell is built empty: models cross_sell_propensity and cross_sell_payoff must both be "
                ~ "registered (found cross_sell_propensity=" ~ propensity_version ~ ", cross_sell_payoff=" ~ payoff_version ~ "). "
@@ -108,8 +107,8 @@ final as (
         product,
         event_timestamp as scored_at,
         segment,
-        cast(null as varchar) as propensity_model_version,
-        cast(null as varchar) as payoff_model_version,
+        cast(null as string) as propensity_model_version,
+        cast(null as string) as payoff_model_version,
         cast(null as double) as p_accept,
         cast(null as double) as payoff_score,
         cast(contact_cost_usd_minor as double) as contact_cost_usd_minor,

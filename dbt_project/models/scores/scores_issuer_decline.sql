@@ -17,9 +17,8 @@
 {%- set decline_version = none -%}
 {%- set type_version = none -%}
 {%- if execute -%}
-    {%- set versions = run_query("select payloom_model_version('issuer_decline'), payloom_model_version('decline_type')") -%}
-    {%- set decline_version = versions.columns[0].values()[0] -%}
-    {%- set type_version = versions.columns[1].values()[0] -%}
+    {%- set decline_version = model_version('issuer_decline') -%}
+    {%- set type_version = model_version('decline_type') -%}
     {%- if decline_version is none or type_version is none -%}
         {{ log("WARNING: scores_issuer_decline is built empty: models issuer_decline and decline_type must both be "
                ~ "registered (found issuer_decline=" ~ decline_version ~ ", decline_type=" ~ type_version ~ "). "
@@ -83,16 +82,16 @@ final as (
         attempted_at,
         card_id,
         customer_id,
-        cast(null as varchar) as decline_model_version,
-        cast(null as varchar) as type_model_version,
+        cast(null as string) as decline_model_version,
+        cast(null as string) as type_model_version,
         cast(null as double) as decline_probability,
         cast(null as double) as p_insufficient_funds,
         cast(null as double) as p_do_not_honor,
         cast(null as double) as p_hard_decline,
         cast(null as double) as p_authentication_required,
         cast(null as double) as p_technical,
-        cast(null as varchar) as likely_decline_type,
-        cast(null as varchar) as recommended_action,
+        cast(null as string) as likely_decline_type,
+        cast(null as string) as recommended_action,
         {{ load_started_at() }} as scored_at
     from authorization_features
     where false
