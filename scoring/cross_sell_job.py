@@ -66,6 +66,8 @@ class CrossSellReport:
     quarantined_offers: dict[str, int]
     outputs: dict[str, str]
     seconds: dict[str, float] = field(default_factory=dict)
+    training_acceptances: int = 0
+    """Accepted offers in the training period: how much the models learned from (the gap to the oracle shrinks with it)."""
 
     def net_sales_ratio(self, budget: float = 0.10, *, expected: bool = False) -> float:
         """Payoff model / BCE propensity net sales at `budget`."""
@@ -81,7 +83,8 @@ class CrossSellReport:
         versions = ", ".join(f"{name} {version} ({self.trees[kind]} trees)" for kind, name, version in
                              ((kind, MODEL_NAMES[kind], self.versions[MODEL_NAMES[kind]]) for kind in MODEL_NAMES if MODEL_NAMES[kind] in self.versions))
         lines = [f"cross-sell models: {versions}",
-                 f"  test period {self.test_period[0]} .. {self.test_period[1]}; net sales = revenue - contact cost (US dollars)",
+                 f"  trained on {self.training_acceptances:,} accepted offers; test period {self.test_period[0]} .. {self.test_period[1]}; "
+                 "net sales = revenue - contact cost (US dollars)",
                  self.budget_table.format()]
         payoff, bce, oracle = (SCORER_NAMES[key] for key in ("payoff", "propensity", "oracle"))
         rows = self.budget_table.rows
@@ -240,4 +243,5 @@ def _judge(workspace: Workspace, models: CrossSellModels, versions: dict[str, st
         budget_table=table, contact_lists=contact_lists, compiled_max_difference=difference, contact_list_rows=int(rows),
         contact_list_expected_payoff=float(payoff), quarantined_offers={str(k): int(v) for k, v in quarantined.items()},
         outputs={"curves": str(curves), "contact_list": str(contact_list), **{f"{name}_chart": str(path) for name, path in charts.items()}},
+        training_acceptances=int(offer_arrays(models.train)[0].sum()),
     )
