@@ -211,6 +211,20 @@ def _added(start: exp.Expression, terms: Sequence[exp.Expression]) -> exp.Expres
     return total
 
 
+
+def _margin_parts(prefix, feature_names, expressions, per_output, tables, trees_per_part, margins):
+    """Yield (`<prefix><output>_<k>`, the sum of that part's trees) per part of `trees_per_part`
+    trees; append to `margins`, per output, the base score plus a call of each of its parts."""
+    arguments = [exp.column(exp.to_identifier(feature)) for feature in feature_names]
+    for target, tree_ids in enumerate(per_output):
+        margin: exp.Expression = float_literal(tables.base_scores[target])
+        for part, start in enumerate(range(0, len(tree_ids), trees_per_part)):
+            part_name = f"{prefix}{target}_{part}"
+            part_trees = [expressions[index] for index in tree_ids[start:start + trees_per_part]]
+            yield part_name, _added(exp.Paren(this=part_trees[0]), part_trees[1:])
+            margin = exp.Add(this=margin, expression=exp.Anonymous(this=part_name, expressions=[argument.copy() for argument in arguments]))
+        margins.append(margin)
+
 def _postprocessed(margins: list[exp.Expression], tables: ForestTables, class_names: list[str]) -> exp.Expression:
     """The score from FLOAT margins: a DOUBLE, or a STRUCT of class probabilities (softmax)."""
     as_double = [exp.cast(margin, exp.DataType.Type.DOUBLE) for margin in margins]
@@ -235,17 +249,9 @@ def _postprocessed(margins: list[exp.Expression], tables: ForestTables, class_na
 
 def _duckdb_macros(name, feature_names, expressions, per_output, tables, class_names, trees_per_part) -> list[str]:
     parameters = [exp.to_identifier(feature) for feature in feature_names]
-    arguments = [exp.column(exp.to_identifier(feature)) for feature in feature_names]
     statements, margins = [], []
-    for target, tree_ids in enumerate(per_output):
-        margin: exp.Expression = float_literal(tables.base_scores[target])
-        for part, start in enumerate(range(0, len(tree_ids), trees_per_part)):
-            part_name = f"{name}_part_{target}_{part}"
-            part_trees = [expressions[index] for index in tree_ids[start:start + trees_per_part]]
-            body = _added(exp.Paren(this=part_trees[0]), part_trees[1:])
-            statements.append(_create_macro(part_name, parameters, body))
-            margin = exp.Add(this=margin, expression=exp.Anonymous(this=part_name, expressions=[argument.copy() for argument in arguments]))
-        margins.append(margin)
+    for part_name, body in _margin_parts(f"{name}_part_", feature_names, expressions, per_output, tables, trees_per_part, margins):
+        statements.append(_create_macro(part_name, parameters, body))
     if len(margins) == 1:
         score = _postprocessed(margins, tables, class_names)
     else:
@@ -267,17 +273,9 @@ def _create_macro(name: str, parameters: list[exp.Identifier], body: exp.Express
 def spark_functions(name, feature_names, expressions, per_output, tables, class_names, trees_per_part) -> list[str]:
     """`CREATE OR REPLACE TEMPORARY FUNCTION` statements: the part functions, then `name` itself."""
     parameters = ", ".join(f"`{feature}` DOUBLE" for feature in feature_names)
-    arguments = [exp.column(exp.to_identifier(feature)) for feature in feature_names]
     statements, margins = [], []
-    for target, tree_ids in enumerate(per_output):
-        margin: exp.Expression = float_literal(tables.base_scores[target])
-        for part, start in enumerate(range(0, len(tree_ids), trees_per_part)):
-            part_name = f"{name}__part_{target}_{part}"
-            part_trees = [expressions[index] for index in tree_ids[start:start + trees_per_part]]
-            body = _added(exp.Paren(this=part_trees[0]), part_trees[1:])
-            statements.append(_spark_function(part_name, parameters, "FLOAT", body))
-            margin = exp.Add(this=margin, expression=exp.Anonymous(this=part_name, expressions=[argument.copy() for argument in arguments]))
-        margins.append(margin)
+    for part_name, body in _margin_parts(f"{name}__part_", feature_names, expressions, per_output, tables, trees_per_part, margins):
+        statements.append(_spark_function(part_name, parameters, "FLOAT", body))
     if class_names:
         struct_type = "STRUCT<" + ", ".join(f"`{class_name}`: DOUBLE" for class_name in class_names) + ">"
         margin_names = [f"margin_{target}" for target in range(len(margins))]

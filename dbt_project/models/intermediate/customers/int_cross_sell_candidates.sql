@@ -33,11 +33,7 @@ products as (
 ),
 
 product_positions as (
-    select * from (values
-        {%- for product in var('products') %}
-        ('{{ product }}', {{ loop.index0 }}){{ "," if not loop.last }}
-        {%- endfor %}
-    ) as positions (product, product_index)
+    select * from {{ product_positions() }}
 ),
 
 point_patterns as (

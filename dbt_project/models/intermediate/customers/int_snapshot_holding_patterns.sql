@@ -19,11 +19,7 @@ points as (
 ),
 
 products as (
-    select * from (values
-        {%- for product in var('products') %}
-        ('{{ product }}', {{ loop.index0 }}){{ "," if not loop.last }}
-        {%- endfor %}
-    ) as products (product, product_index)
+    select * from {{ product_positions() }}
 ),
 
 snapshots as (
