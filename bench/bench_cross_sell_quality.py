@@ -12,7 +12,11 @@ XGBoost seed (the world seed). Per world and budget (5, 10, 20% of the test peri
 - `payoff_vs_oracle_realised`: the same with the realised revenue;
 - `payoff_vs_bce_realised` (the target: >= 1.3 at 10%) and `payoff_vs_bce_expected`;
 - `catch_change_vs_bce`: accepted offers contacted, payoff over BCE, minus 1 (the catch-rate cost);
-- `training_acceptances`: accepted offers in the training period (what the models learn from).
+- `training_acceptances`: accepted offers in the training period (what the models learn from);
+- `true_payoff_vs_true_propensity_expected`: the ceiling of the payoff-over-BCE ratio, from the
+  truth alone: ranking the test offers by the true p r̄ - c (the oracle) over ranking them by the
+  true p (what a perfect BCE model would do), in expected net sales. Both models tend to these
+  rankings as the offer history grows, so the realised payoff / BCE ratio tends to this figure.
 
 The gap to the oracle is the noise of a finite offer history (docs/cross_sell.md): the main job's
 200,000 attempts give about 1,250 training acceptances; 800,000 (the default here) about 4,800.
@@ -38,8 +42,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scoring.cross_sell_evaluation import BUDGETS  # noqa: E402
+import duckdb  # noqa: E402
+
+from scoring.cross_sell_evaluation import BUDGETS, evaluate_budgets  # noqa: E402
 from scoring.cross_sell_job import SCORER_NAMES, CrossSellReport, train_cross_sell_job  # noqa: E402
+from scoring.cross_sell_models import load_cross_sell_frame, offer_arrays  # noqa: E402
+from scoring.cross_sell_oracle import offer_truth  # noqa: E402
+from scoring.training_sets import time_ordered_split  # noqa: E402
 from scoring.workspace import Workspace  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "cross_sell_quality.json"
@@ -72,6 +81,21 @@ def world_figures(report: CrossSellReport, training_acceptances: int) -> dict[st
     return figures
 
 
+def true_ranking_ratios(workspace: Workspace) -> dict[str, float]:
+    """Expected net sales of ranking the job's test offers by the true payoff over ranking them by
+    the true p, per budget (the asymptote of payoff / BCE; module docstring)."""
+    with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
+        test = time_ordered_split(load_cross_sell_frame(connection))[2]
+    accepted, revenue, cost = offer_arrays(test)
+    truth = offer_truth(workspace.raw_dir, test.keys, cost)
+    if truth is None:
+        raise SystemExit(f"{workspace.raw_dir} has no simulator truth (_truth/offers)")
+    table = evaluate_budgets({"payoff": truth[0], "propensity": truth[1]}, accepted, revenue, cost,
+                             customers=len(np.unique(test.extras["customer_id"])), expected_payoff=truth[0])
+    return {f"true_payoff_vs_true_propensity_expected_at_{round(budget * 100)}pct": table.ratio("payoff", "propensity", budget, expected=True)
+            for budget in BUDGETS}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--attempts", type=int, default=800_000, help="world size (customers scale with it); main job: 200,000")
@@ -89,6 +113,7 @@ def main() -> None:
         report = train_cross_sell_job(workspace, seed=seed, echo=None)
         job_seconds = time.perf_counter() - began
         world = world_figures(report, report.training_acceptances)
+        world.update(true_ranking_ratios(workspace))
         world["build_seconds"], world["cross_sell_job_seconds"] = build_seconds, job_seconds
         per_world.append(world)
         figures.update({f"world_{seed}_{name}": value for name, value in world.items()})

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from datetime import datetime
 
 from scoring.decline_training_job import train_decline_job
@@ -166,6 +167,9 @@ def _load_decisions(workspace: Workspace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Feast's DuckDB offline store goes through ibis, which calls a DuckDB method deprecated in 2.0:
+    # a warning per read that the user can do nothing about.
+    warnings.filterwarnings("ignore", message=r"fetch_arrow_table\(\) is deprecated", category=DeprecationWarning)
     arguments = _parser().parse_args(argv)
     echo = None if getattr(arguments, "quiet", False) else sys.stderr
     try:

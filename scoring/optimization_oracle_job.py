@@ -63,8 +63,7 @@ def train_optimization_oracle(workspace: Workspace, *, max_trees: int = 60, max_
     began = time.perf_counter()
     with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
         frame = load_decline_frame(connection)
-        logged = connection.execute(
-            "select attempt_id, optimization, decision_propensity from marts.fct_authorizations").to_arrow_table()
+        logged = connection.sql("select attempt_id, optimization, decision_propensity from marts.fct_authorizations").to_arrow_table()
     if len(frame) == 0:
         raise ModelTrainingError("the decline training set is empty: build a workspace with attempts first (payloom run)")
     position = {attempt_id: index for index, attempt_id in enumerate(logged["attempt_id"].to_pylist())}
