@@ -20,8 +20,8 @@ XGBoost seed (the world seed). Per world and budget (5, 10, 20% of the test peri
 
 The gap to the oracle is the noise of a finite offer history (docs/cross_sell.md): the main job's
 200,000 attempts give about 1,250 training acceptances; 800,000 (the default here) about 4,800.
-Writes bench/results/cross_sell_quality.json (or `--results`); about 4 minutes per world at the
-default size on the 2 cores.
+Writes bench/results/cross_sell_quality.json (or `--results`); about 2 minutes per world at the
+default size on the 2 cores (quiet machine, stop 15).
 
     .venv/bin/python bench/bench_cross_sell_quality.py [--attempts 800000] [--worlds 42,7,123]
 """
