@@ -11,7 +11,8 @@ import pytest
 
 from scoring.cross_sell_decider import CrossSellDecider
 from scoring.cross_sell_job import MODEL_NAMES, SCORER_NAMES
-from scoring.cross_sell_models import CROSS_SELL_FEATURES
+from scoring.cross_sell_models import CROSS_SELL_FEATURES, load_cross_sell_frame, offer_arrays
+from scoring.training_sets import time_ordered_split
 from udfs import ModelRegistry
 
 
@@ -75,6 +76,21 @@ def test_with_noise_free_labels_the_payoff_model_is_within_5_percent_of_the_orac
     assert report.oracle_ratio(0.10, noise_free) >= 0.95
     assert report.oracle_ratio(0.10, noise_free) > report.oracle_ratio(0.10)
     assert "noise-free labels" in report.format()
+
+
+def test_report_states_each_quality_target_as_measured(cross_sell):
+    report = cross_sell.report
+    targets = report.targets()
+    assert len(targets) == 2
+    (bce_text, bce_met), (oracle_text, oracle_met) = targets.values()
+    assert bce_met == (report.net_sales_ratio(0.10, expected=True) >= 1.3)
+    assert oracle_met == (report.oracle_ratio(0.10) >= 0.95)
+    assert f"{report.oracle_ratio(0.10):.1%}" in oracle_text and f"{report.training_acceptances:,} accepted offers" in oracle_text
+    with duckdb.connect(str(cross_sell.workspace.warehouse), read_only=True) as connection:
+        train = time_ordered_split(load_cross_sell_frame(connection))[0]
+    assert report.training_acceptances == int(offer_arrays(train)[0].sum()) > 100
+    text = report.format()
+    assert "quality targets at 10%" in text and text.count("[met]") + text.count("[NOT met]") == 2
 
 
 def test_next_best_offer_is_the_best_candidate_and_the_contact_list_respects_the_budget(cross_sell):
