@@ -45,7 +45,7 @@ from scoring.replay_world import (ACTION_GATEWAY, ACTION_OPTIMIZATION, ACTIONS, 
                                   segments)
 from scoring.routing_log import RoutingLog
 
-__all__ = ["PolicyDecisions", "decide_static", "decide_ipw_routing", "decide_bandit", "decide_oracle",
+__all__ = ["PolicyDecisions", "decide_static", "decide_ipw_routing", "decide_bandit", "decide_oracle", "bandit_predicted_chosen",
            "train_ipw_routing", "train_bandit_oracle", "RoutingSettings", "U_GATEWAY", "U_OPTIMIZATION", "U_EXPLORE", "U_OUTCOME", "U_HOLDOUT"]
 
 #: Columns of the per-payment uniforms (U_HOLDOUT: the replay's off-policy holdout).
@@ -119,14 +119,31 @@ def _bandit_features(features: np.ndarray, gateway: np.ndarray) -> np.ndarray:
     return np.column_stack([features, np.eye(_G)[gateway]])
 
 
-def decide_bandit(world: ReplayWorld, rows: np.ndarray, decision_ids: np.ndarray, booster, policy: BanditPolicy) -> PolicyDecisions:
-    """The bandit's decisions: oracle predictions per eligible action, alpha-greedy + softmax, md5 draw."""
+def _bandit_predict(world: ReplayWorld, rows: np.ndarray, action: np.ndarray, booster) -> np.ndarray:
+    """The oracle's P(approve) of `action[i]` for payment `rows[i]`."""
+    context = _bandit_features(world.features[rows], ACTION_GATEWAY[action])
+    matrix = xgboost.DMatrix(np.column_stack([context, action_encodings(_OPTIMIZATION_NAMES[action])]), missing=np.nan)
+    return booster.predict(matrix).astype(np.float64)
+
+
+def bandit_predicted_chosen(world: ReplayWorld, rows: np.ndarray, chosen: np.ndarray, booster) -> np.ndarray:
+    """The oracle's P(approve) of each logged row's chosen action (the gateway-health reference)."""
+    return _bandit_predict(world, rows, np.asarray(chosen), booster) if len(rows) else np.zeros(0)
+
+
+def decide_bandit(world: ReplayWorld, rows: np.ndarray, decision_ids: np.ndarray, booster, policy: BanditPolicy, *,
+                  gateway_scale: np.ndarray | None = None) -> PolicyDecisions:
+    """The bandit's decisions: oracle predictions per eligible action, alpha-greedy + softmax, md5 draw.
+
+    `gateway_scale` (optional, one factor per gateway, `scoring.closed_loop.GatewayHealth`) multiplies
+    the predictions of every action on that gateway before the policy picks; the probabilities and
+    the predictions returned (and logged) are then those of the adjusted policy."""
     eligible = world.eligible[rows][:, _BY_NAME]
     row, position = np.nonzero(eligible)                       # row-major: each row's actions in name order
     action = _BY_NAME[position]
-    context = _bandit_features(world.features[rows][row], ACTION_GATEWAY[action])
-    matrix = xgboost.DMatrix(np.column_stack([context, action_encodings(_OPTIMIZATION_NAMES[action])]), missing=np.nan)
-    predicted_flat = booster.predict(matrix).astype(np.float64)
+    predicted_flat = _bandit_predict(world, rows[row], action, booster)
+    if gateway_scale is not None:
+        predicted_flat = predicted_flat * np.asarray(gateway_scale, dtype=np.float64)[ACTION_GATEWAY[action]]
     predicted = np.zeros((len(rows), len(ACTIONS)))
     predicted[row, action] = predicted_flat
     probabilities = np.zeros_like(predicted)
