@@ -43,6 +43,7 @@ import pandas as pd
 
 from scoring.bandit_policy import BanditPolicy
 from scoring.decision_log import create_decision_log
+from scoring.errors import RoutingError
 from scoring.replay_decision_log import decision_ids, log_decisions
 from scoring.replay_ope import OpeCheck, evaluate_next_policy
 from scoring.replay_policies import (U_HOLDOUT, U_OUTCOME, PolicyDecisions, RoutingSettings, bandit_predicted_chosen, decide_bandit, decide_ipw_routing,
@@ -95,9 +96,11 @@ class GatewayHealth:
 
     def __post_init__(self) -> None:
         if self.reference not in ("current", "logged"):
-            raise ValueError(f"reference must be 'current' or 'logged', got {self.reference!r}")
+            raise RoutingError(f"GatewayHealth.reference must be 'current' or 'logged', got {self.reference!r}")
         if not (self.k >= 0 and 0 < self.low <= 1 <= self.high and self.window_days >= 1 and self.block >= 1):
-            raise ValueError(f"invalid gateway health settings {self}")
+            raise RoutingError(f"invalid {self}: expected k >= 0, 0 < low <= 1 <= high, window_days >= 1 and block >= 1")
+        if self.window_payments is not None and self.window_payments < 1:
+            raise RoutingError(f"GatewayHealth.window_payments must be at least 1 (or None for whole days), got {self.window_payments}")
 
     def scale(self, gateway: np.ndarray, approved: np.ndarray, predicted: np.ndarray) -> np.ndarray:
         """r_g per gateway from the window's chosen gateways, outcomes and predictions.

@@ -3,6 +3,8 @@ and a decision log that reconciles with the replay."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -115,3 +117,25 @@ def test_no_policy_is_told_the_truth(replay):
 
     assert not {"available_usd", "is_stolen", "issuer_risk_logit", "gateway_technical", "gateway_risk_logit"} & set(CONTEXT_FEATURES)
     assert replay.world.features.shape[1] == len(CONTEXT_FEATURES) and np.isfinite(replay.world.features).all()
+
+
+def test_gateway_health_lowers_the_degraded_gateway_and_keeps_the_policy_a_distribution():
+    """The optional gateway-health recalibration (off by default): during gw_alpha's degradation
+    (days 6-8) its factor falls below every healthy day's, the other gateways stay near 1, and the
+    logged probabilities remain a distribution that gives the chosen action positive mass."""
+    from scoring.closed_loop import GatewayHealth, run_closed_loop
+
+    days = 12                                   # the shared replay's settings (conftest.REPLAY), seed 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = run_closed_loop(days=days, payments_per_day=1_200, seed=6, retrain_every=2,
+                                 gateway_health=GatewayHealth(k=50, window_payments=1_200))
+    alpha = [scales[0] for scales in result.gateway_scales]
+    assert len(alpha) == days and alpha[0] == 1.0            # day 0: no decision of the bandit's own yet
+    assert max(alpha[7:9]) < min(alpha[1:6]) and max(alpha[7:9]) < 0.97
+    assert all(0.9 < scales[1] < 1.1 and 0.9 < scales[2] < 1.1 for scales in result.gateway_scales[1:6])
+    decisions, broken = result.connection.execute(
+        "select count(*), count(*) filter (where abs(list_sum([c.probability for c in candidates]) - 1) > 1e-9"
+        " or propensity <= 0 or propensity is distinct from [c.probability for c in candidates if c.action = chosen_action][1])"
+        " from decisions.decision_log where policy_name = 'bandit'").fetchone()
+    assert decisions > 10_000 and broken == 0
