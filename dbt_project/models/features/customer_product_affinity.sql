@@ -40,7 +40,7 @@ similarity_sums as (
         sum(product_similarity.cosine_similarity) as similarity_sum
     from held
     inner join product_similarity
-        on product_similarity.snapshot_at = cast(date_trunc('month', held.event_timestamp) as timestamp)
+        on product_similarity.snapshot_at = {{ snapshot_at('held.event_timestamp') }}
         and product_similarity.product_a = held.product
     group by all
 ),

@@ -29,13 +29,13 @@ products as (
 ),
 
 snapshots as (
-    select distinct cast(date_trunc('month', event_timestamp) as timestamp) as snapshot_at
+    select distinct {{ snapshot_at('event_timestamp') }} as snapshot_at
     from points
 ),
 
 point_patterns as (
     select
-        cast(date_trunc('month', held_at_points.event_timestamp) as timestamp) as snapshot_at,
+        {{ snapshot_at('held_at_points.event_timestamp') }} as snapshot_at,
         sum(1 << products.product_index) as holding_pattern
     from held_at_points
     inner join products on held_at_points.product = products.product

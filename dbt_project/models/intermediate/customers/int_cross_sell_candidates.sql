@@ -88,7 +88,7 @@ final as (
         on candidates.customer_id = point_patterns.customer_id
         and candidates.event_timestamp = point_patterns.event_timestamp
     left join holding_pattern_neighbours
-        on holding_pattern_neighbours.snapshot_at = cast(date_trunc('month', candidates.event_timestamp) as timestamp)
+        on holding_pattern_neighbours.snapshot_at = {{ snapshot_at('candidates.event_timestamp') }}
         and holding_pattern_neighbours.holding_pattern = coalesce(point_patterns.holding_pattern, 0)
         and holding_pattern_neighbours.product = candidates.product
 )

@@ -23,7 +23,7 @@ products as (
 ),
 
 snapshots as (
-    select distinct cast(date_trunc('month', event_timestamp) as timestamp) as snapshot_at
+    select distinct {{ snapshot_at('event_timestamp') }} as snapshot_at
     from points
 ),
 
