@@ -17,6 +17,12 @@ Output, one row per payment, ready for `scoring.decision_log.append_decisions` (
 context_key and decided_at): decision_id, policy_name, policy_version (the oracle's version),
 chosen_action, propensity, candidates (LIST of STRUCT(action, probability, predicted_reward)).
 
+With `health=ActionHealth(...)` (`scoring.action_health`) the oracle's predictions are multiplied
+by their action group's factor r before the policy (stage 3) picks; the factors live in the table
+`<name>_health` (action_group, factor; a group not in it has r = 1), filled by `refresh_health`
+from the decision log or by `apply_health`. The logged `predicted_reward` stays the oracle's own,
+so the next refresh judges the model, not the recalibrated policy.
+
 `OptimizationBandit.decide` makes the same decision in-process for one payment (the online
 service), `decide_table` for many: the same compiled library, the same order of arithmetic, the
 same draw, so the same chosen action and propensity as SQL for the same decision id.
@@ -37,6 +43,7 @@ import pyarrow as pa
 
 from payloom_sim.constants import NETWORKS, OPTIMIZATION_SETS
 from payloom_sim.policy import LOGGED_OPTIMIZATION_SETS, optimization_probabilities
+from scoring.action_health import ActionHealth
 from scoring.bandit_oracle import ACTION_FEATURES, action_encoding_sql, action_encodings, check_actions
 from scoring.bandit_policy import BanditPolicy, policy_macros_sql, uniform_sql
 from scoring.decision_log import CANDIDATE_TYPE, Candidate
@@ -91,7 +98,7 @@ class OptimizationBandit:
     """The oracle, the eligibility rules and the policy, for SQL (`sql`) and in-process decisions."""
 
     def __init__(self, artifact: ModelArtifact, policy: BanditPolicy, *, eligibility: pa.Table | None = None,
-                 name: str = "decide_optimization", policy_name: str = "optimization_bandit"):
+                 name: str = "decide_optimization", policy_name: str = "optimization_bandit", health: ActionHealth | None = None):
         features = artifact.manifest.feature_names
         if tuple(features[-len(ACTION_FEATURES):]) != ACTION_FEATURES:
             raise RoutingError(f"model {artifact.manifest.name} is not a bandit oracle: its last features must be "
@@ -109,6 +116,9 @@ class OptimizationBandit:
             rules.setdefault(tuple(row[key] for key in self.key_columns), []).append(row["action"])
         self._rules = {key: tuple(sorted(set(actions))) for key, actions in rules.items()}
         self._encoded: dict[tuple[str, ...], np.ndarray] = {}
+        self.health = health
+        #: r per action group (`scoring.action_health`); empty: every r = 1
+        self.health_factors: dict[str, float] = {}
 
     @property
     def policy_version(self) -> str:
@@ -128,7 +138,11 @@ class OptimizationBandit:
 
     def score_sql(self, exploded: str) -> str:
         arguments = ", ".join(f"cast({feature} as double)" for feature in (*self.context_features, *ACTION_FEATURES))
-        return f"select decision_id, action, {self.artifact.manifest.function_name}({arguments}) as predicted from {exploded}"
+        scored = f"select decision_id, action, {self.artifact.manifest.function_name}({arguments}) as predicted from {exploded}"
+        if self.health is None:
+            return f"select *, predicted as adjusted from ({scored})"
+        return (f"select scored.*, scored.predicted * coalesce(health.factor, 1.0) as adjusted from ({scored}) as scored "
+                f"left join {self.name}_health as health on health.action_group = {self.health.group_sql('scored.action')}")
 
     def decide_sql(self, scored: str) -> str:
         return f"""select decision_id, {_sql_string(self.policy_name)} as policy_name, {_sql_string(self.policy_version)} as policy_version,
@@ -139,14 +153,49 @@ class OptimizationBandit:
             select *, case when len(list_distinct(actions)) < len(actions)
                            then error('{self.name}: decision_id ' || decision_id || ' appears more than once; decision ids must be unique')
                            else {self.name}_draw(probabilities, {uniform_sql('decision_id', self.policy.seed)}) end as chosen
-            from (select *, {self.name}_probabilities(predicted) as probabilities from (
-                select decision_id, list(action order by action) as actions, list(predicted order by action) as predicted
+            from (select *, {self.name}_probabilities(adjusted) as probabilities from (
+                select decision_id, list(action order by action) as actions, list(predicted order by action) as predicted,
+                       list(adjusted order by action) as adjusted
                 from {scored} group by decision_id)))"""
 
     def sql(self, payments: str) -> str:
         """The whole query over a relation (name or parenthesised subquery)."""
         return (f"with bandit_payments as (from {payments}), bandit_exploded as ({self.explode_sql('bandit_payments')}), "
                 f"bandit_scored as ({self.score_sql('bandit_exploded')}) {self.decide_sql('bandit_scored')}")
+
+    # Health ---------------------------------------------------------------------------------------
+    def apply_health(self, connection: duckdb.DuckDBPyConnection | None, factors: Mapping[str, float]) -> None:
+        """Use these factors r per action group, in-process and (given the connection the bandit is
+        registered on) in SQL's `<name>_health`."""
+        if self.health is None:
+            raise RoutingError(f"{self.name} was made without health settings; pass health=ActionHealth(...) to use factors")
+        bad = {group: factor for group, factor in factors.items() if not (isinstance(factor, (int, float)) and np.isfinite(factor) and factor > 0)}
+        if bad:
+            raise RoutingError(f"{self.name}: health factors must be positive finite numbers, got {bad}")
+        self.health_factors = {str(group): float(factor) for group, factor in factors.items()}
+        if connection is not None:
+            connection.execute(f"delete from {self.name}_health")
+            if self.health_factors:
+                connection.executemany(f"insert into {self.name}_health values (?, ?)", list(self.health_factors.items()))
+
+    def refresh_health(self, connection: duckdb.DuckDBPyConnection | None, as_of, *,
+                       log_connection: duckdb.DuckDBPyConnection | None = None) -> dict[str, float]:
+        """Recompute the factors from this policy's decision log as of `as_of` (`ActionHealth.factors`,
+        read on `log_connection`, by default `connection`) and apply them; returns them."""
+        if self.health is None:
+            raise RoutingError(f"{self.name} was made without health settings; pass health=ActionHealth(...) to refresh them")
+        source = log_connection if log_connection is not None else connection
+        if source is None:
+            raise RoutingError("refresh_health needs a connection that holds the decision log")
+        factors = self.health.factors(source, self.policy_name, as_of)
+        self.apply_health(connection, factors)
+        return factors
+
+    def _adjusted(self, actions: tuple[str, ...], scores: list[float]) -> list[float]:
+        if not self.health_factors:
+            return scores
+        assert self.health is not None
+        return [score * self.health_factors.get(self.health.group_of(action), 1.0) for action, score in zip(actions, scores)]
 
     # In-process -----------------------------------------------------------------------------------
     def eligible_actions(self, key: Sequence[Any]) -> tuple[str, ...]:
@@ -206,7 +255,7 @@ class OptimizationBandit:
         for decision_id, group in zip(decision_ids, actions):
             scores = predicted[start:start + len(group)].tolist()
             start += len(group)
-            probabilities = self.policy.probabilities(scores)
+            probabilities = self.policy.probabilities(self._adjusted(group, scores))
             chosen = self.policy.draw(probabilities, self.policy.uniform(decision_id))
             candidates = tuple(Candidate(a, p, s) for a, p, s in zip(group, probabilities, scores))
             decisions.append(BanditDecision(decision_id, group[chosen], probabilities[chosen], candidates))
@@ -225,9 +274,13 @@ class OptimizationBandit:
 
 def register_bandit(connection: duckdb.DuckDBPyConnection, artifact: ModelArtifact, *, policy: BanditPolicy | None = None,
                     eligibility: pa.Table | None = None, name: str = "decide_optimization",
-                    policy_name: str = "optimization_bandit") -> OptimizationBandit:
-    """Register the oracle UDF, eligibility table, policy macros and the table macro `<name>(relation)`."""
-    bandit = OptimizationBandit(artifact, policy or BanditPolicy(), eligibility=eligibility, name=name, policy_name=policy_name)
+                    policy_name: str = "optimization_bandit", health: ActionHealth | None = None) -> OptimizationBandit:
+    """Register the oracle UDF, eligibility table, policy macros and the table macro `<name>(relation)`;
+    with `health`, also the (empty) factor table `<name>_health` (see `OptimizationBandit.refresh_health`)."""
+    bandit = OptimizationBandit(artifact, policy or BanditPolicy(), eligibility=eligibility, name=name, policy_name=policy_name,
+                                health=health)
+    if health is not None:
+        connection.execute(f"create or replace temp table {name}_health (action_group varchar primary key, factor double not null)")
     register_artifact(connection, artifact)
     connection.register(f"{name}_eligibility_arrow", bandit.eligibility)
     connection.execute(f"create or replace temp table {name}_eligibility as select * from {name}_eligibility_arrow")

@@ -8,7 +8,7 @@
     payloom serve [--workspace build] [--port 8080] [--token T]       the online decision service (HTTP)
     payloom check-parity [--workspace build] [--sample 20]            online decisions vs the offline SQL path
     payloom summary [--workspace build]                               counts of a built workspace
-    payloom replay-policies [--days 28] [--payments-per-day 3000] [--seed 7] [--gateway-spread 1.0] [--out build/replay]
+    payloom replay-policies [--days 28] [--payments-per-day 3000] [--seed 7] [--gateway-spread 1.0] [--no-health] [--out build/replay]
                                                                       closed-loop policy comparison on the simulator
     payloom export-sql MODEL [--dialect duckdb|spark|spark_function] [--output F.sql] [--install-into DB.duckdb]
                                                                       a model as plain SQL
@@ -102,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--retrain-every", type=int, default=2, help="days between retrainings (default 2)")
     replay.add_argument("--gateway-spread", type=float, default=1.0,
                         help="scale the differences between gateways per segment (default 1.0: the simulator's)")
+    replay.add_argument("--no-health", action="store_true",
+                        help="turn off the learning policies' gateway-health recalibration from their own decision log")
     replay.add_argument("--out", default="build/replay", help="folder for the table, chart and OPE checks (default build/replay)")
 
     export = commands.add_parser("export-sql", help="write a registered model as plain SQL: DuckDB macros, a Spark query or Spark SQL functions")
@@ -220,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
 
             print(run_closed_loop_summary(days=arguments.days, payments_per_day=arguments.payments_per_day, seed=arguments.seed,
                                           retrain_every=arguments.retrain_every, out_dir=arguments.out,
-                                          gateway_spread=arguments.gateway_spread).format())
+                                          gateway_spread=arguments.gateway_spread,
+                                          **({"health": None} if arguments.no_health else {})).format())
         elif arguments.command == "export-sql":
             _export_sql(arguments)
         elif arguments.command == "load-decisions":

@@ -41,22 +41,26 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from payloom_sim.constants import GATEWAYS
+
+from scoring.action_health import ActionHealth
 from scoring.bandit_policy import BanditPolicy
 from scoring.decision_log import create_decision_log
 from scoring.errors import RoutingError
-from scoring.replay_decision_log import decision_ids, log_decisions
+from scoring.replay_decision_log import REWARD_DELAY, decision_ids, log_decisions
 from scoring.replay_ope import OpeCheck, evaluate_next_policy
-from scoring.replay_policies import (U_HOLDOUT, U_OUTCOME, PolicyDecisions, RoutingSettings, bandit_predicted_chosen, decide_bandit, decide_ipw_routing,
+from scoring.replay_policies import (U_HOLDOUT, U_OUTCOME, PolicyDecisions, RoutingSettings, decide_bandit, decide_ipw_routing,
                                      decide_oracle, decide_static, train_bandit_oracle, train_ipw_routing)
 from scoring.replay_world import ACTION_GATEWAY, ACTIONS, DriftEpisode, ReplayWorld, load_replay_world
 
-__all__ = ["ClosedLoopResult", "run_closed_loop", "GatewayHealth", "POLICIES", "LOGGED_POLICIES"]
+__all__ = ["ClosedLoopResult", "run_closed_loop", "REPLAY_HEALTH", "POLICIES", "LOGGED_POLICIES"]
 
 #: Policies in report order; routing_oracle is a reference for IPW routing.
 POLICIES = ("static", "ipw_routing", "bandit", "oracle", "routing_oracle")
 #: The payloom policies whose decisions go to the decision log.
 LOGGED_POLICIES = ("static", "ipw_routing", "bandit")
 _O = len(ACTIONS) // 3
+_GATEWAY_NAMES = np.array(GATEWAYS, dtype=object)
 
 
 @dataclass
@@ -67,53 +71,17 @@ class _History:
     propensity: np.ndarray
     gateway_propensity: np.ndarray
     approved: np.ndarray
+    predicted: np.ndarray       # the model's own P(approve) of the chosen action (NaN: none)
 
     def record(self, rows: np.ndarray, decisions: PolicyDecisions, approved: np.ndarray) -> None:
         self.chosen[rows], self.propensity[rows] = decisions.chosen, decisions.propensity
         self.gateway_propensity[rows], self.approved[rows] = decisions.gateway_propensity(), approved
+        self.predicted[rows] = np.nan if decisions.predicted is None else decisions.predicted[np.arange(len(rows)), decisions.chosen]
 
 
-@dataclass(frozen=True)
-class GatewayHealth:
-    """The bandit's optional gateway-health recalibration (an experiment; `run_closed_loop(gateway_health=...)`).
-
-    Before the bandit decides, for each gateway g: from its own logged decisions in the window (the
-    previous `window_days` replay days, or with `window_payments` its last N decisions, refreshed
-    every `block` payments within the day) r_g = (approved on g + k) / (predicted on g + k), clipped
-    to [low, high], where `predicted` sums the oracle's P(approve) of the chosen actions on g:
-    re-predicted by the model now in use (`reference="current"`) or as predicted when decided
-    (`"logged"`). The predictions of every action on g are multiplied by r_g before the policy picks;
-    the logged probabilities are those of the adjusted policy. Warm-up (static) decisions are not
-    the bandit's own and are not used: r_g = 1 on day 0."""
-
-    k: float = 30.0
-    low: float = 0.5
-    high: float = 1.2
-    window_days: int = 1
-    window_payments: int | None = None
-    block: int = 100
-    reference: str = "current"
-
-    def __post_init__(self) -> None:
-        if self.reference not in ("current", "logged"):
-            raise RoutingError(f"GatewayHealth.reference must be 'current' or 'logged', got {self.reference!r}")
-        if not (self.k >= 0 and 0 < self.low <= 1 <= self.high and self.window_days >= 1 and self.block >= 1):
-            raise RoutingError(f"invalid {self}: expected k >= 0, 0 < low <= 1 <= high, window_days >= 1 and block >= 1")
-        if self.window_payments is not None and self.window_payments < 1:
-            raise RoutingError(f"GatewayHealth.window_payments must be at least 1 (or None for whole days), got {self.window_payments}")
-
-    def scale(self, gateway: np.ndarray, approved: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-        """r_g per gateway from the window's chosen gateways, outcomes and predictions.
-
-        >>> GatewayHealth(k=20).scale(np.array([0] * 100 + [1] * 10), np.array([True] * 60 + [False] * 40 + [True] * 10),
-        ...                           np.full(110, 0.9)).round(3).tolist()      # gw_alpha 60 of 90 expected; 10 rows on gw_beta; none on gw_gamma
-        [0.727, 1.034, 1.0]
-        """
-        observed = np.bincount(gateway, weights=approved.astype(np.float64), minlength=3)
-        expected = np.bincount(gateway, weights=predicted, minlength=3)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(observed + expected + self.k > 0, (observed + self.k) / (expected + self.k), 1.0)
-        return np.clip(np.nan_to_num(ratio, nan=1.0), self.low, self.high)
+#: The learning policies' gateway-health recalibration (`scoring.action_health`): per gateway, over the
+#: policy's last 1,200 judged decisions in the decision log, k = 50, r clipped to [0.5, 1.2].
+REPLAY_HEALTH = ActionHealth(k=50.0, low=0.5, high=1.2, window=1_200, separator="/")
 
 
 @dataclass
@@ -127,8 +95,8 @@ class ClosedLoopResult:
     connection: duckdb.DuckDBPyConnection
     settings: dict
     seconds: dict[str, float] = field(default_factory=dict)
-    #: with gateway health: per day, the factors r_g at the day's first block (gateway order of ACTION_GATEWAY)
-    gateway_scales: list[list[float]] = field(default_factory=list)
+    #: with health: per learning policy, per day, the factors r_g of the day's first block (gateway order)
+    gateway_scales: dict[str, list[list[float]]] = field(default_factory=dict)
 
 
 def _routing_oracle(world: ReplayWorld, rows: np.ndarray, static: PolicyDecisions) -> PolicyDecisions:
@@ -141,27 +109,30 @@ def _routing_oracle(world: ReplayWorld, rows: np.ndarray, static: PolicyDecision
     return PolicyDecisions(np.eye(len(ACTIONS))[chosen], chosen)
 
 
-def _decide_bandit_with_health(world: ReplayWorld, rows: np.ndarray, u: np.ndarray, booster, policy: BanditPolicy, health: GatewayHealth,
-                               history: _History, predicted_logged: np.ndarray, day: int) -> tuple[PolicyDecisions, list[float]]:
-    """The bandit's decisions of one day with the gateway-health factors (GatewayHealth)."""
-    ids = decision_ids("bandit", world.payment_id[rows])
-    step = len(rows) if health.window_payments is None else health.block
+def _health_scale(health: ActionHealth, world: ReplayWorld, history: _History, first_row: int) -> np.ndarray:
+    """r per gateway as `ActionHealth.factors` reads it off the decision log as of payment `first_row`'s
+    decision: the policy's last `window` replay decisions whose reward (observed REWARD_DELAY after the
+    decision) is known by then. Computed from the replay's in-memory history, which holds the same
+    rows as its decision log (tests/closed_loop checks the two agree)."""
+    as_of = world.decided_at[first_row]
+    judged = np.flatnonzero((world.day >= 0) & (np.arange(len(world.day)) < first_row) & (world.decided_at + REWARD_DELAY < as_of))
+    judged = judged[-health.window:]
+    factors = health.scale(_GATEWAY_NAMES[ACTION_GATEWAY[history.chosen[judged]]], history.approved[judged], history.predicted[judged])
+    return np.array([factors.get(gateway, 1.0) for gateway in GATEWAYS])
+
+
+def _decide_with_health(world: ReplayWorld, rows: np.ndarray, u: np.ndarray, decide_block, health: ActionHealth, history: _History,
+                        block_size: int) -> tuple[PolicyDecisions, list[float]]:
+    """One learning policy's decisions of one day, `block_size` payments at a time, each block with the
+    gateway factors as of its first payment (`_health_scale`). `decide_block(block_rows, block_slice,
+    scale)` decides a block."""
     blocks, first_scale = [], None
-    for start in range(0, len(rows), step):
-        block = rows[start:start + step]
-        if health.window_payments is None:
-            window = world.rows(max(0, day - health.window_days), day - 1)
-        else:
-            window = np.flatnonzero((world.day >= 0) & (np.arange(len(world.day)) < block[0]))[-health.window_payments:]
-        chosen = history.chosen[window]
-        reference = (bandit_predicted_chosen(world, window, chosen, booster) if health.reference == "current"
-                     else predicted_logged[window])
-        scale = health.scale(ACTION_GATEWAY[chosen], history.approved[window], reference)
-        first_scale = first_scale if first_scale is not None else [float(v) for v in scale]
-        decisions = decide_bandit(world, block, ids[start:start + step], booster, policy, gateway_scale=scale)
-        approved = u[start:start + step, U_OUTCOME] < world.truth[block, decisions.chosen]
-        history.record(block, decisions, approved)         # seen by the next block; the loop records the same again
-        predicted_logged[block] = decisions.predicted[np.arange(len(block)), decisions.chosen] / scale[ACTION_GATEWAY[decisions.chosen]]
+    for start in range(0, len(rows), block_size):
+        block, part = rows[start:start + block_size], slice(start, start + block_size)
+        scale = _health_scale(health, world, history, int(block[0]))
+        first_scale = first_scale if first_scale is not None else scale.tolist()
+        decisions = decide_block(block, part, scale)
+        history.record(block, decisions, u[part, U_OUTCOME] < world.truth[block, decisions.chosen])   # the loop records the day again
         blocks.append(decisions)
     return PolicyDecisions(np.concatenate([b.probabilities for b in blocks]), np.concatenate([b.chosen for b in blocks]),
                            np.concatenate([b.predicted for b in blocks])), first_scale
@@ -172,12 +143,17 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
                     epsilon: float = 0.1, alpha: float = 0.9, temperature: float = 0.05, max_weight: float = 50.0,
                     num_boost_round: int = 40, ope_holdout: float = 0.5, database: str = ":memory:",
                     gateway_spread: float = 1.0, routing_settings: RoutingSettings = RoutingSettings(),
-                    gateway_health: GatewayHealth | None = None) -> ClosedLoopResult:
+                    health: ActionHealth | None = REPLAY_HEALTH, health_block: int = 100) -> ClosedLoopResult:
     """Replay and compare the policies (module docstring). `window_days=None` retrains on everything
     logged so far; `database` is the DuckDB file of the decision log (default in memory);
     `num_boost_round` is the bandit oracle's, IPW routing's model is set by `routing_settings`;
-    `gateway_spread` scales the differences between gateways (`scoring.replay_world`); `gateway_health`
-    (default None: off) recalibrates the bandit's predictions per gateway (`GatewayHealth`)."""
+    `gateway_spread` scales the differences between gateways (`scoring.replay_world`). `health`
+    recalibrates the learning policies' (IPW routing's and the bandit's) predictions per gateway from
+    their own recent outcomes in the decision log (`scoring.action_health`, refreshed every
+    `health_block` payments; default REPLAY_HEALTH); None turns it off."""
+    if health is not None and (health.separator != "/" or health_block < 1):
+        raise RoutingError(f"the replay's actions are '<gateway>/<optimisation>': health must group them by gateway "
+                           f"(separator '/'), got {health.separator!r}, and health_block must be at least 1, got {health_block}")
     began = time.perf_counter()
     world = load_replay_world(days=days, payments_per_day=payments_per_day, seed=seed, warmup_days=warmup_days, drift=drift,
                               gateway_spread=gateway_spread)
@@ -191,12 +167,13 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
     log_decisions(connection, "static", "rules", world.payment_id[warmup], world.decided_at[warmup], world.eligible[warmup],
                   initial, initial_approved)
     n = len(world.day)
-    histories = {name: _History(np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n, bool)) for name in ("ipw_routing", "bandit")}
+    histories = {name: _History(np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n, bool), np.full(n, np.nan))
+                 for name in ("ipw_routing", "bandit")}
     for history in histories.values():
         history.record(warmup, initial, initial_approved)
     bandit_policy = BanditPolicy(alpha=alpha, temperature=temperature, seed=seed)
-    records, checks, gateway_scales = [], [], []
-    predicted_logged = np.zeros(n)                       # the bandit oracle's unadjusted P(approve) of each chosen action
+    records, checks = [], []
+    gateway_scales: dict[str, list[list[float]]] = {name: [] for name in histories} if health is not None else {}
     routing = oracle_model = None
     for day in range(days):
         version = day // retrain_every
@@ -215,7 +192,11 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
             seconds["train"] += time.perf_counter() - clock
             if version >= 1:
                 clock = time.perf_counter()
-                target = decide_ipw_routing(world, held_out, uniforms[held_out], routing, epsilon=epsilon, settings=routing_settings)
+                scale = None
+                if health is not None:          # the next policy as it will run: with today's first factors
+                    scale = _health_scale(health, world, histories["ipw_routing"], int(world.rows(day, day)[0]))
+                target = decide_ipw_routing(world, held_out, uniforms[held_out], routing, epsilon=epsilon, settings=routing_settings,
+                                            gateway_scale=scale)
                 checks.append(evaluate_next_policy(connection, world, held_out, retraining=version, day=day,
                                                    previous_version=f"v{version - 1}", target=target))
                 seconds["ope"] += time.perf_counter() - clock
@@ -223,18 +204,21 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
         u = uniforms[rows]
         clock = time.perf_counter()
         static = decide_static(world, rows, u)
-        decided = {
-            "static": static,
-            "ipw_routing": decide_ipw_routing(world, rows, u, routing, epsilon=epsilon, settings=routing_settings),
-            "bandit": (decide_bandit(world, rows, decision_ids("bandit", world.payment_id[rows]), oracle_model, bandit_policy)
-                       if gateway_health is None else None),
-            "oracle": decide_oracle(world, rows),
-            "routing_oracle": _routing_oracle(world, rows, static),
+        ids = decision_ids("bandit", world.payment_id[rows])
+        decide = {
+            "ipw_routing": lambda block, part, scale: decide_ipw_routing(world, block, u[part], routing, epsilon=epsilon,
+                                                                         settings=routing_settings, gateway_scale=scale),
+            "bandit": lambda block, part, scale: decide_bandit(world, block, ids[part], oracle_model, bandit_policy, gateway_scale=scale),
         }
-        if gateway_health is not None:
-            decided["bandit"], scale = _decide_bandit_with_health(world, rows, u, oracle_model, bandit_policy, gateway_health,
-                                                                  histories["bandit"], predicted_logged, day)
-            gateway_scales.append(scale)
+        decided = {"static": static}
+        for name, decide_block in decide.items():
+            if health is None:
+                decided[name] = decide_block(rows, slice(None), None)
+            else:                                   # logged block by block: the next block's factors see them
+                decided[name], scale = _decide_with_health(world, rows, u, decide_block, health, histories[name], health_block)
+                gateway_scales[name].append(scale)
+        decided["oracle"] = decide_oracle(world, rows)
+        decided["routing_oracle"] = _routing_oracle(world, rows, static)
         seconds["decide"] += time.perf_counter() - clock
         truth = world.truth[rows]
         for name, decisions in decided.items():
@@ -258,7 +242,7 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
                 "retrain_every": retrain_every, "window_days": window_days, "epsilon": epsilon, "alpha": alpha,
                 "temperature": temperature, "max_weight": max_weight, "num_boost_round": num_boost_round,
                 "gateway_spread": gateway_spread, "routing": vars(routing_settings),
-                "gateway_health": None if gateway_health is None else vars(gateway_health),
+                "health": None if health is None else {**health.describe(), "block": health_block},
                 "drift": [vars(episode) for episode in world.drift]}
     seconds["total"] = time.perf_counter() - began
     return ClosedLoopResult(world, pd.DataFrame.from_records(records), checks, connection, settings, seconds, gateway_scales)

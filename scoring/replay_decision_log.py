@@ -32,7 +32,10 @@ from scoring.errors import DecisionLogError
 from scoring.replay_policies import PolicyDecisions
 from scoring.replay_world import ACTIONS
 
-__all__ = ["log_decisions", "decision_ids"]
+__all__ = ["log_decisions", "decision_ids", "REWARD_DELAY"]
+
+#: A replay decision's reward is observed this long after the decision.
+REWARD_DELAY = np.timedelta64(1, "s")
 
 _BY_NAME = np.argsort(np.array(ACTIONS))
 _NAMES = np.array(ACTIONS, dtype=object)
@@ -72,7 +75,7 @@ def log_decisions(connection: duckdb.DuckDBPyConnection, policy: str, version: s
         raise DecisionLogError(f"the decision log quarantined {result.quarantined} of policy {policy!r}'s replay decisions; "
                                "its probabilities must sum to 1 over the eligible actions")
     append_rewards(connection, pa.table({
-        "decision_id": ids, "observed_at": pa.array((decided_at + np.timedelta64(1, "s")).astype("datetime64[us]"), pa.timestamp("us")),
+        "decision_id": ids, "observed_at": pa.array((decided_at + REWARD_DELAY).astype("datetime64[us]"), pa.timestamp("us")),
         "is_approved": pa.array(np.asarray(approved, dtype=bool)),
     }))
     return result.written

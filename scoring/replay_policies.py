@@ -45,7 +45,7 @@ from scoring.replay_world import (ACTION_GATEWAY, ACTION_OPTIMIZATION, ACTIONS, 
                                   segments)
 from scoring.routing_log import RoutingLog
 
-__all__ = ["PolicyDecisions", "decide_static", "decide_ipw_routing", "decide_bandit", "decide_oracle", "bandit_predicted_chosen",
+__all__ = ["PolicyDecisions", "decide_static", "decide_ipw_routing", "decide_bandit", "decide_oracle",
            "train_ipw_routing", "train_bandit_oracle", "RoutingSettings", "U_GATEWAY", "U_OPTIMIZATION", "U_EXPLORE", "U_OUTCOME", "U_HOLDOUT"]
 
 #: Columns of the per-payment uniforms (U_HOLDOUT: the replay's off-policy holdout).
@@ -100,11 +100,17 @@ def decide_static(world: ReplayWorld, rows: np.ndarray, uniforms: np.ndarray) ->
 
 
 def decide_ipw_routing(world: ReplayWorld, rows: np.ndarray, uniforms: np.ndarray, model: RoutingModels, *,
-                       epsilon: float, settings: RoutingSettings) -> PolicyDecisions:
-    """Epsilon-greedy routing by the IPW model, the static policy's optimisation (module docstring)."""
+                       epsilon: float, settings: RoutingSettings, gateway_scale: np.ndarray | None = None) -> PolicyDecisions:
+    """Epsilon-greedy routing by the IPW model, the static policy's optimisation (module docstring).
+
+    The returned (and logged) predictions are the model's P(approve) per action's gateway: K times
+    its class score (the bootstrap gives every gateway the same share, so class k is about
+    P(approved on k) / K). `gateway_scale` (optional, one factor per gateway: `scoring.action_health`)
+    multiplies them before the argmax."""
     gateway_p, optimization_p = _gateway_and_optimization(world, rows)
     eligible = gateway_p > 0
-    scores = routing_scores(model, world.features[rows], settings)[:, :_G]
+    predicted = _G * routing_scores(model, world.features[rows], settings)[:, :_G]
+    scores = predicted if gateway_scale is None else predicted * np.asarray(gateway_scale, dtype=np.float64)[None, :]
     best = np.where(eligible, scores, -np.inf).argmax(axis=1)
     uniform = eligible / eligible.sum(axis=1, keepdims=True)
     routing = (1 - epsilon) * np.eye(_G)[best] + epsilon * uniform
@@ -112,7 +118,7 @@ def decide_ipw_routing(world: ReplayWorld, rows: np.ndarray, uniforms: np.ndarra
     gateway = np.where(explore, _draw(uniform, uniforms[:, U_GATEWAY]), best)
     optimization = _draw(optimization_p, uniforms[:, U_OPTIMIZATION])
     probabilities = routing[:, ACTION_GATEWAY] * optimization_p[:, np.arange(len(ACTIONS)) % _O]
-    return PolicyDecisions(probabilities, gateway * _O + optimization)
+    return PolicyDecisions(probabilities, gateway * _O + optimization, predicted[:, ACTION_GATEWAY])
 
 
 def _bandit_features(features: np.ndarray, gateway: np.ndarray) -> np.ndarray:
@@ -126,26 +132,20 @@ def _bandit_predict(world: ReplayWorld, rows: np.ndarray, action: np.ndarray, bo
     return booster.predict(matrix).astype(np.float64)
 
 
-def bandit_predicted_chosen(world: ReplayWorld, rows: np.ndarray, chosen: np.ndarray, booster) -> np.ndarray:
-    """The oracle's P(approve) of each logged row's chosen action (the gateway-health reference)."""
-    return _bandit_predict(world, rows, np.asarray(chosen), booster) if len(rows) else np.zeros(0)
-
-
 def decide_bandit(world: ReplayWorld, rows: np.ndarray, decision_ids: np.ndarray, booster, policy: BanditPolicy, *,
                   gateway_scale: np.ndarray | None = None) -> PolicyDecisions:
     """The bandit's decisions: oracle predictions per eligible action, alpha-greedy + softmax, md5 draw.
 
-    `gateway_scale` (optional, one factor per gateway, `scoring.closed_loop.GatewayHealth`) multiplies
-    the predictions of every action on that gateway before the policy picks; the probabilities and
-    the predictions returned (and logged) are then those of the adjusted policy."""
+    `gateway_scale` (optional, one factor per gateway: `scoring.action_health`) multiplies the
+    predictions of every action on that gateway before the policy picks; the probabilities are the
+    adjusted policy's, the predictions returned (and logged) the oracle's own."""
     eligible = world.eligible[rows][:, _BY_NAME]
     row, position = np.nonzero(eligible)                       # row-major: each row's actions in name order
     action = _BY_NAME[position]
-    predicted_flat = _bandit_predict(world, rows[row], action, booster)
+    predicted = np.zeros((len(rows), len(ACTIONS)))
+    predicted[row, action] = predicted_flat = _bandit_predict(world, rows[row], action, booster)
     if gateway_scale is not None:
         predicted_flat = predicted_flat * np.asarray(gateway_scale, dtype=np.float64)[ACTION_GATEWAY[action]]
-    predicted = np.zeros((len(rows), len(ACTIONS)))
-    predicted[row, action] = predicted_flat
     probabilities = np.zeros_like(predicted)
     chosen = np.empty(len(rows), dtype=np.int64)
     bounds = np.concatenate([[0], np.cumsum(eligible.sum(axis=1))])

@@ -60,7 +60,7 @@ class ReplaySummary:
         low, high = float(wide.values.min()), float(wide.values.max())
         lines = [f"closed-loop replay: {self.settings.get('days')} days x ~{self.settings.get('payments_per_day')} payments, "
                  f"seed {self.settings.get('seed')}, retrained every {self.settings.get('retrain_every')} days, drift {self.settings.get('drift')}, "
-                 f"gateway spread {self.settings.get('gateway_spread', 1.0)}",
+                 f"gateway spread {self.settings.get('gateway_spread', 1.0)}, gateway health {_health(self.settings.get('health'))}",
                  "expected approval rate per day (true P(approve) of the chosen actions; sparkline from "
                  f"{low:.3f} to {high:.3f}):",
                  f"  {'policy':<15} {'total':>7} {'observed':>9} {'lift share':>10}  per day"]
@@ -88,6 +88,14 @@ class ReplaySummary:
 
 def _mean(frame: pd.DataFrame, column: str = "expected_approval") -> float:
     return float((frame[column] * frame["payments"]).sum() / frame["payments"].sum())
+
+
+def _health(settings: dict | None) -> str:
+    """The health settings in a few words (`scoring.action_health`)."""
+    if not settings:
+        return "off"
+    return (f"on (last {settings['window']:,} judged decisions, k {settings['k']:g}, r in [{settings['low']:g}, {settings['high']:g}], "
+            f"refreshed every {settings['block']} payments)")
 
 
 def _recovery(periods: pd.DataFrame, policy: str, onset: int, retrain_every: int) -> int | None:

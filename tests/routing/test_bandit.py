@@ -168,3 +168,32 @@ def test_a_model_without_action_features_is_not_an_oracle(registry_root):
     artifact = publish_model(registry_root, "not_an_oracle", booster, [("a", "double"), ("b", "double")])
     with pytest.raises(RoutingError, match="model not_an_oracle is not a bandit oracle: its last features must be uses_3ds"):
         OptimizationBandit(artifact, POLICY)
+
+
+def test_health_factors_recalibrate_sql_and_in_process_alike(bandit_world_data, oracle):
+    """With ActionHealth, each action's prediction is multiplied by its factor before the policy:
+    SQL and in-process agree to the bit, the logged predicted_reward stays the oracle's own, and an
+    action whose factor is cut loses the decisions it used to win."""
+    from scoring.action_health import ActionHealth
+
+    connection = duckdb.connect()
+    payments = bandit_world_data.payments.slice(0, 2000)
+    connection.register("payments", payments)
+    bandit = register_bandit(connection, oracle[0], policy=POLICY, health=ActionHealth())
+    before = sql_decisions(connection)                                    # empty factor table: every r = 1
+    favourite = max(set(before["chosen_action"].to_pylist()), key=before["chosen_action"].to_pylist().count)
+    bandit.apply_health(connection, {favourite: 0.5})
+    after = sql_decisions(connection)
+    python = bandit.decisions_table(bandit.decide_table(payments)).sort_by("decision_id")
+    assert after["chosen_action"].to_pylist() == python["chosen_action"].to_pylist()
+    assert after["propensity"].to_pylist() == python["propensity"].to_pylist()
+    assert after["candidates"].to_pylist() == python["candidates"].to_pylist()
+    assert [[c["predicted_reward"] for c in row] for row in after["candidates"].to_pylist()] == \
+           [[c["predicted_reward"] for c in row] for row in before["candidates"].to_pylist()]
+    wins_before = before["chosen_action"].to_pylist().count(favourite)
+    assert after["chosen_action"].to_pylist().count(favourite) < wins_before / 2
+    with pytest.raises(RoutingError, match="positive finite"):
+        bandit.apply_health(connection, {favourite: 0.0})
+    without = OptimizationBandit(oracle[0], POLICY)
+    with pytest.raises(RoutingError, match="health=ActionHealth"):
+        without.apply_health(None, {favourite: 0.9})
