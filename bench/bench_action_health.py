@@ -25,7 +25,11 @@ from scoring.closed_loop import REPLAY_HEALTH, run_closed_loop
 from scoring.replay_report import summarise_replay
 
 REPLAY = {"days": 12, "payments_per_day": 1_200, "retrain_every": 2}
-VARIANTS = {"off": {"health": None}, "on": {}, "on_block200": {"health_block": 200}, "on_window600": {"health": replace(REPLAY_HEALTH, window=600)}}
+#: off: neither policy; on: the bandit (the replay's default); on_routing: IPW routing too; the rest vary on_routing.
+VARIANTS = {"off": {"health": None}, "on": {}, "on_routing": {"routing_health": REPLAY_HEALTH},
+            "on_routing_block200": {"routing_health": REPLAY_HEALTH, "health_block": 200},
+            "on_routing_penalty_only": {"routing_health": replace(REPLAY_HEALTH, high=1.0)},
+            "on_routing_k200": {"routing_health": replace(REPLAY_HEALTH, k=200.0)}}
 RESULTS = Path(__file__).parent / "results" / "action_health.json"
 
 
@@ -80,6 +84,8 @@ def main() -> None:
         for spread in sorted({r["spread"] for r in runs}):
             for name in sorted({r["variant"] for r in runs}):
                 group = [r for r in runs if r["spread"] == spread and r["variant"] == name]
+                if not group:
+                    continue
                 prefix = f"spread_{spread:g}_{name}_"
                 figures[prefix + "seeds"] = len(group)
                 figures[prefix + "bandit_ahead_from_v2_seeds"] = sum(r["bandit_ahead_from_v2"] for r in group)

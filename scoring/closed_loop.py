@@ -143,17 +143,21 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
                     epsilon: float = 0.1, alpha: float = 0.9, temperature: float = 0.05, max_weight: float = 50.0,
                     num_boost_round: int = 40, ope_holdout: float = 0.5, database: str = ":memory:",
                     gateway_spread: float = 1.0, routing_settings: RoutingSettings = RoutingSettings(),
-                    health: ActionHealth | None = REPLAY_HEALTH, health_block: int = 100) -> ClosedLoopResult:
+                    health: ActionHealth | None = REPLAY_HEALTH, routing_health: ActionHealth | None = None,
+                    health_block: int = 100) -> ClosedLoopResult:
     """Replay and compare the policies (module docstring). `window_days=None` retrains on everything
     logged so far; `database` is the DuckDB file of the decision log (default in memory);
     `num_boost_round` is the bandit oracle's, IPW routing's model is set by `routing_settings`;
     `gateway_spread` scales the differences between gateways (`scoring.replay_world`). `health`
-    recalibrates the learning policies' (IPW routing's and the bandit's) predictions per gateway from
-    their own recent outcomes in the decision log (`scoring.action_health`, refreshed every
-    `health_block` payments; default REPLAY_HEALTH); None turns it off."""
-    if health is not None and (health.separator != "/" or health_block < 1):
-        raise RoutingError(f"the replay's actions are '<gateway>/<optimisation>': health must group them by gateway "
-                           f"(separator '/'), got {health.separator!r}, and health_block must be at least 1, got {health_block}")
+    recalibrates the bandit's predictions per gateway from its own recent outcomes in the decision
+    log (`scoring.action_health`, refreshed every `health_block` payments; default REPLAY_HEALTH);
+    None turns it off. `routing_health` does the same for IPW routing (default None: off; it helps at
+    gateway spread 1.0 and hurts at 2.5 and 4.0, docs/closed_loop_replay.md)."""
+    healths = {name: value for name, value in (("ipw_routing", routing_health), ("bandit", health)) if value is not None}
+    for value in healths.values():
+        if not isinstance(value, ActionHealth) or value.separator != "/" or health_block < 1:
+            raise RoutingError(f"the replay's actions are '<gateway>/<optimisation>': health must be an ActionHealth that groups them "
+                               f"by gateway (separator '/'), got {value!r}, and health_block must be at least 1, got {health_block}")
     began = time.perf_counter()
     world = load_replay_world(days=days, payments_per_day=payments_per_day, seed=seed, warmup_days=warmup_days, drift=drift,
                               gateway_spread=gateway_spread)
@@ -173,7 +177,7 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
         history.record(warmup, initial, initial_approved)
     bandit_policy = BanditPolicy(alpha=alpha, temperature=temperature, seed=seed)
     records, checks = [], []
-    gateway_scales: dict[str, list[list[float]]] = {name: [] for name in histories} if health is not None else {}
+    gateway_scales: dict[str, list[list[float]]] = {name: [] for name in healths}
     routing = oracle_model = None
     for day in range(days):
         version = day // retrain_every
@@ -193,8 +197,8 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
             if version >= 1:
                 clock = time.perf_counter()
                 scale = None
-                if health is not None:          # the next policy as it will run: with today's first factors
-                    scale = _health_scale(health, world, histories["ipw_routing"], int(world.rows(day, day)[0]))
+                if "ipw_routing" in healths:    # the next policy as it will run: with today's first factors
+                    scale = _health_scale(healths["ipw_routing"], world, histories["ipw_routing"], int(world.rows(day, day)[0]))
                 target = decide_ipw_routing(world, held_out, uniforms[held_out], routing, epsilon=epsilon, settings=routing_settings,
                                             gateway_scale=scale)
                 checks.append(evaluate_next_policy(connection, world, held_out, retraining=version, day=day,
@@ -212,10 +216,10 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
         }
         decided = {"static": static}
         for name, decide_block in decide.items():
-            if health is None:
+            if name not in healths:
                 decided[name] = decide_block(rows, slice(None), None)
-            else:                                   # logged block by block: the next block's factors see them
-                decided[name], scale = _decide_with_health(world, rows, u, decide_block, health, histories[name], health_block)
+            else:
+                decided[name], scale = _decide_with_health(world, rows, u, decide_block, healths[name], histories[name], health_block)
                 gateway_scales[name].append(scale)
         decided["oracle"] = decide_oracle(world, rows)
         decided["routing_oracle"] = _routing_oracle(world, rows, static)
@@ -243,6 +247,7 @@ def run_closed_loop(*, days: int = 28, payments_per_day: int = 3_000, seed: int 
                 "temperature": temperature, "max_weight": max_weight, "num_boost_round": num_boost_round,
                 "gateway_spread": gateway_spread, "routing": vars(routing_settings),
                 "health": None if health is None else {**health.describe(), "block": health_block},
+                "routing_health": None if routing_health is None else {**routing_health.describe(), "block": health_block},
                 "drift": [vars(episode) for episode in world.drift]}
     seconds["total"] = time.perf_counter() - began
     return ClosedLoopResult(world, pd.DataFrame.from_records(records), checks, connection, settings, seconds, gateway_scales)

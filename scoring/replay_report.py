@@ -60,7 +60,8 @@ class ReplaySummary:
         low, high = float(wide.values.min()), float(wide.values.max())
         lines = [f"closed-loop replay: {self.settings.get('days')} days x ~{self.settings.get('payments_per_day')} payments, "
                  f"seed {self.settings.get('seed')}, retrained every {self.settings.get('retrain_every')} days, drift {self.settings.get('drift')}, "
-                 f"gateway spread {self.settings.get('gateway_spread', 1.0)}, gateway health {_health(self.settings.get('health'))}",
+                 f"gateway spread {self.settings.get('gateway_spread', 1.0)}, gateway health: bandit {_health(self.settings.get('health'))}, "
+                 f"IPW routing {_health(self.settings.get('routing_health'))}",
                  "expected approval rate per day (true P(approve) of the chosen actions; sparkline from "
                  f"{low:.3f} to {high:.3f}):",
                  f"  {'policy':<15} {'total':>7} {'observed':>9} {'lift share':>10}  per day"]

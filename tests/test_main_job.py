@@ -28,7 +28,7 @@ def test_payloom_run_simulates_builds_and_summarises(tmp_path):
                      "online decision (in-process", "gateways by P(approve): gw_", "online features found in 4/4 views",
                      "next-best offer for customer ", "(holds ", "optimisation (bandit, optimization_bandit v0001): ",
                      "cross-sell models: cross_sell_propensity v0001", "payoff / BCE net sales", "contact lists of now",
-                     "contact list: ", "offers quarantined: ", "gateway health on (last 1,200 judged decisions",
+                     "contact list: ", "offers quarantined: ", "gateway health: bandit on (last 1,200 judged decisions",
                      "bandit - static per model version"):
         assert expected in out, expected
     with duckdb.connect(str(workspace / "warehouse.duckdb"), read_only=True) as connection:

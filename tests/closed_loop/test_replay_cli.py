@@ -14,7 +14,7 @@ def test_replay_policies_command(tmp_path):
     result = subprocess.run([str(Path(sys.executable).parent / "payloom"), "replay-policies", "--days", "4", "--payments-per-day", "300",
                              "--seed", "3", "--gateway-spread", "2.5", "--no-health", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    for expected in ("closed-loop replay: 4 days", "gateway spread 2.5, gateway health off", "static", "ipw_routing", "bandit", "oracle", "quality targets:",
+    for expected in ("closed-loop replay: 4 days", "gateway spread 2.5, gateway health: bandit off, IPW routing off", "static", "ipw_routing", "bandit", "oracle", "quality targets:",
                      "bandit - static per model version", "OPE v1"):
         assert expected in result.stdout, expected
     table = pd.read_csv(out / "replay_table.csv", index_col=0)
