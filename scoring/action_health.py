@@ -33,8 +33,11 @@ Decisions without a predicted reward for their chosen action cannot be judged an
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Sequence
 
 import duckdb
@@ -42,7 +45,10 @@ import numpy as np
 
 from scoring.errors import RoutingError
 
-__all__ = ["ActionHealth", "HEALTH_COLUMNS"]
+__all__ = ["ActionHealth", "HEALTH_COLUMNS", "HEALTH_FOLDER", "published_factors_path", "publish_factors", "read_published_factors"]
+
+#: Where `publish_factors` writes a policy's factors for services: <workspace>/action_health/<policy>.json
+HEALTH_FOLDER = "action_health"
 
 #: The columns of `ActionHealth.table_sql`: one row per action group.
 HEALTH_COLUMNS = ("action_group", "decisions", "approved", "predicted", "factor")
@@ -127,6 +133,45 @@ from judged group by action_group order by action_group"""
 
     def describe(self) -> dict:
         return {"k": self.k, "low": self.low, "high": self.high, "window": self.window, "separator": self.separator}
+
+
+def published_factors_path(root: Path | str, policy_name: str) -> Path:
+    """The file a service reads `policy_name`'s factors from, under a workspace root."""
+    return Path(root) / HEALTH_FOLDER / f"{policy_name}.json"
+
+
+def publish_factors(connection: duckdb.DuckDBPyConnection, root: Path | str, policy_name: str, as_of: datetime, *,
+                    health: ActionHealth | None = None) -> list[dict]:
+    """Compute a policy's factors from the decision log on `connection` and write them, with their
+    counts and settings, to `published_factors_path(root, policy_name)` (whole or not at all:
+    written under a temporary name, then renamed). Returns the rows (HEALTH_COLUMNS).
+
+    A decision service cannot read the warehouse's decision log on its request path (one DuckDB
+    writer per file); it reads this file instead (`read_published_factors`), e.g. after each
+    `payloom load-decisions`."""
+    health = health or ActionHealth()
+    rows = [dict(zip(HEALTH_COLUMNS, row)) for row in connection.execute(health.table_sql(policy_name, as_of)).fetchall()]
+    path = published_factors_path(root, policy_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps({"policy_name": policy_name, "as_of": as_of.isoformat(), "settings": health.describe(),
+                                     "groups": rows}, indent=1) + "\n")
+    os.replace(temporary, path)
+    return rows
+
+
+def read_published_factors(path: Path | str) -> dict[str, float]:
+    """r per action group from a file `publish_factors` wrote."""
+    try:
+        content = json.loads(Path(path).read_text())
+        factors = {str(group["action_group"]): float(group["factor"]) for group in content["groups"]}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise RoutingError(f"{path} is not an action-health file written by publish_factors ({error}); "
+                           "delete it or publish it again with `payloom load-decisions`") from None
+    bad = {group: factor for group, factor in factors.items() if not (np.isfinite(factor) and factor > 0)}
+    if bad:
+        raise RoutingError(f"{path} holds factors that are not positive numbers: {bad}; publish it again with `payloom load-decisions`")
+    return factors
 
 
 def _literal(value: str) -> str:

@@ -51,9 +51,11 @@ from scoring.errors import RoutingError
 from udfs.duckdb_functions import register_artifact
 from udfs.model_artifact import ModelArtifact
 
-__all__ = ["OptimizationBandit", "BanditDecision", "default_eligibility", "register_bandit", "DEFAULT_KEYS"]
+__all__ = ["OptimizationBandit", "BanditDecision", "default_eligibility", "register_bandit", "DEFAULT_KEYS", "OPTIMIZATION_POLICY"]
 
 DEFAULT_KEYS = ("card_network", "is_card_not_present")
+#: The policy name the bandit logs its decisions under (and its action health is published for).
+OPTIMIZATION_POLICY = "optimization_bandit"
 
 
 def default_eligibility() -> pa.Table:
@@ -98,7 +100,7 @@ class OptimizationBandit:
     """The oracle, the eligibility rules and the policy, for SQL (`sql`) and in-process decisions."""
 
     def __init__(self, artifact: ModelArtifact, policy: BanditPolicy, *, eligibility: pa.Table | None = None,
-                 name: str = "decide_optimization", policy_name: str = "optimization_bandit", health: ActionHealth | None = None):
+                 name: str = "decide_optimization", policy_name: str = OPTIMIZATION_POLICY, health: ActionHealth | None = None):
         features = artifact.manifest.feature_names
         if tuple(features[-len(ACTION_FEATURES):]) != ACTION_FEATURES:
             raise RoutingError(f"model {artifact.manifest.name} is not a bandit oracle: its last features must be "
@@ -274,7 +276,7 @@ class OptimizationBandit:
 
 def register_bandit(connection: duckdb.DuckDBPyConnection, artifact: ModelArtifact, *, policy: BanditPolicy | None = None,
                     eligibility: pa.Table | None = None, name: str = "decide_optimization",
-                    policy_name: str = "optimization_bandit", health: ActionHealth | None = None) -> OptimizationBandit:
+                    policy_name: str = OPTIMIZATION_POLICY, health: ActionHealth | None = None) -> OptimizationBandit:
     """Register the oracle UDF, eligibility table, policy macros and the table macro `<name>(relation)`;
     with `health`, also the (empty) factor table `<name>_health` (see `OptimizationBandit.refresh_health`)."""
     bandit = OptimizationBandit(artifact, policy or BanditPolicy(), eligibility=eligibility, name=name, policy_name=policy_name,

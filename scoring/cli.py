@@ -20,7 +20,7 @@ import argparse
 import os
 import sys
 import warnings
-from datetime import datetime
+from datetime import datetime, timezone
 
 from scoring.decline_training_job import train_decline_job
 from scoring.errors import PayloomError
@@ -155,17 +155,29 @@ def _prepare_training_sets(arguments: argparse.Namespace) -> None:
 def _load_decisions(workspace: Workspace) -> None:
     import duckdb
 
+    from scoring.action_health import ActionHealth, publish_factors, published_factors_path
+    from scoring.bandit_decisions import OPTIMIZATION_POLICY
     from scoring.decision_spool import SPOOL_FOLDER, load_spooled_decisions
 
     if not workspace.warehouse.exists():
         raise PayloomError(f"{workspace.warehouse} does not exist: give the --workspace the service ran on")
     with duckdb.connect(str(workspace.warehouse)) as connection:
         load = load_spooled_decisions(connection, workspace.root / SPOOL_FOLDER)
+        health = ActionHealth()
+        groups = publish_factors(connection, workspace.root, OPTIMIZATION_POLICY, datetime.now(timezone.utc).replace(tzinfo=None),
+                                 health=health)
     result = load.append
     quarantined = sum(result.quarantined.values())
     print(f"decision spool: {load.files} files, {load.rows} decisions: {result.written} written to decisions.decision_log, "
           f"{result.already_logged} already logged, {result.duplicates_in_batch} duplicates, {quarantined} quarantined"
           + (f" ({', '.join(f'{reason}: {count}' for reason, count in result.quarantined.items())})" if quarantined else ""))
+    where = published_factors_path(workspace.root, OPTIMIZATION_POLICY)
+    if groups:
+        print(f"action health of {OPTIMIZATION_POLICY} (last {health.window:,} judged decisions, k {health.k:g}) -> {where}: "
+              + ", ".join(f"{g['action_group']} {g['factor']:.3f} ({g['decisions']} decisions)" for g in groups))
+    else:
+        print(f"action health of {OPTIMIZATION_POLICY}: no decision with a reward yet (append rewards with "
+              f"scoring.decision_log.append_rewards); every factor stays 1 -> {where}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import duckdb
 import numpy as np
 
+from scoring.action_health import ActionHealth, published_factors_path, read_published_factors
 from scoring.bandit_decisions import BanditDecision, OptimizationBandit
 from scoring.bandit_policy import BanditPolicy
 from scoring.decision_log import Decision
@@ -137,6 +138,7 @@ class DeclineDecider:
         self._sources = self._feature_sources()
         self._gateway_columns = [index for index, name in enumerate(self.feature_names) if self._sources[name][0] == GATEWAY_VIEW]
         self.bandit, self._oracle_columns = self._load_bandit(registry, bandit_policy or BanditPolicy())
+        self._health_stamp: tuple[int, int] | None = None
         # The next-best offer for a request naming its customer (None: no cross-sell models yet).
         self.offers: OnlineOfferDecider | None = (
             OnlineOfferDecider(workspace, store=self.store) if cross_sell_models_registered(workspace) else None
@@ -155,7 +157,7 @@ class DeclineDecider:
         context features sit in the decline model's feature row."""
         if OPTIMIZATION_ORACLE not in registry.names():
             return None, []
-        bandit = OptimizationBandit(registry.load(OPTIMIZATION_ORACLE), policy)
+        bandit = OptimizationBandit(registry.load(OPTIMIZATION_ORACLE), policy, health=ActionHealth())
         missing = [name for name in bandit.context_features if name not in self.feature_names]
         if missing:
             raise ModelArtifactError(
@@ -310,10 +312,28 @@ class DeclineDecider:
             card_id=request.card_id, customer_id=request.customer_id,
         ).row()
 
+    def refresh_health(self) -> dict[str, float]:
+        """The bandit's action-health factors from `<workspace>/action_health/optimization_bandit.json`
+        (`scoring.action_health.publish_factors`, written by `payloom load-decisions`), re-read when
+        the file changes; no file: every factor 1. Called before every batch of decisions (a stat)."""
+        if self.bandit is None:
+            return {}
+        path = published_factors_path(self.workspace.root, self.bandit.policy_name)
+        try:
+            status = path.stat()
+            stamp = (status.st_mtime_ns, status.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._health_stamp:
+            self.bandit.apply_health(None, read_published_factors(path) if stamp is not None else {})
+            self._health_stamp = stamp
+        return self.bandit.health_factors
+
     def _optimizations(self, requests: list[PaymentRequest], rows: list[np.ndarray]) -> list[dict[str, Any] | None]:
         """Per request: the optimisation bandit's choice (None without an oracle), logged to the spool."""
         if self.bandit is None:
             return [None] * len(requests)
+        self.refresh_health()
         ids = [request.decision_id or uuid.uuid4().hex for request in requests]
         keys = [(request.card_network, not request.card_present) for request in requests]
         eligible = [index for index, key in enumerate(keys) if self.bandit.has_rules(key)]

@@ -7,13 +7,17 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pytest
 
+from scoring.action_health import publish_factors, published_factors_path, read_published_factors
 from scoring.bandit_decisions import register_bandit
+from scoring.decision_log import Candidate, Decision, Reward, append_decisions, append_rewards
+from scoring.errors import RoutingError
 from scoring.decision_spool import SPOOL_FOLDER, DecisionSpool, load_spooled_decisions
 from scoring.decline_decision import DeclineDecider
 from scoring.optimization_oracle_job import OPTIMIZATION_ORACLE
@@ -88,6 +92,37 @@ def test_spooled_decisions_reach_the_decision_log(served, tmp_path):
     assert len(list((tmp_path / "spool" / "loaded").glob("*.parquet"))) == load.files
 
 
+def test_published_health_factors_reach_the_online_bandit(served):
+    """`publish_factors` writes the factors a running decider picks up before its next decision: an
+    action whose outcomes fell short of the oracle loses probability; removing the file restores
+    the plain policy."""
+    decider = DeclineDecider(served.workspace)
+    payment = {**served.cases[0].payment, "decision_id": "health-1"}
+    plain = decider.decide(payment)["optimization"]
+    chosen = plain["chosen_action"]
+    connection = duckdb.connect()
+    at = datetime(2025, 3, 1, 12)
+    append_decisions(connection, [Decision(f"h{i}", "optimization_bandit", "v1", f"c{i}", at + timedelta(minutes=i),
+                                           (Candidate(chosen, 1.0, 0.9),), chosen) for i in range(300)])
+    append_rewards(connection, [Reward(f"h{i}", at + timedelta(minutes=i, seconds=1), i % 3 != 0) for i in range(300)])
+    path = published_factors_path(served.workspace.root, "optimization_bandit")
+    try:
+        [group] = publish_factors(connection, served.workspace.root, "optimization_bandit", at + timedelta(days=1))
+        assert group["action_group"] == chosen and group["decisions"] == 300 and group["factor"] == pytest.approx((200 + 50) / (270 + 50))
+        recalibrated = decider.decide(payment)["optimization"]
+        assert decider.bandit.health_factors == {chosen: group["factor"]}
+        before = {c["action"]: c["probability"] for c in plain["candidates"]}
+        after = {c["action"]: c["probability"] for c in recalibrated["candidates"]}
+        assert after[chosen] < before[chosen] and math.isclose(sum(after.values()), 1.0, abs_tol=1e-9)
+        assert [c["predicted_approval"] for c in recalibrated["candidates"]] == [c["predicted_approval"] for c in plain["candidates"]]
+        path.write_text("{not json")
+        with pytest.raises(RoutingError, match="not an action-health file"):
+            decider.decide(payment)
+    finally:
+        path.unlink(missing_ok=True)
+    assert decider.decide(payment)["optimization"] == plain and decider.bandit.health_factors == {}
+
+
 def test_load_decisions_command(served, tmp_path):
     """`payloom load-decisions` appends a workspace's spool to its warehouse and reports the counts."""
     workspace = Workspace.at(tmp_path / "workspace")
@@ -101,7 +136,16 @@ def test_load_decisions_command(served, tmp_path):
     assert result.returncode == 0, result.stderr
     cases = len(served.cases)
     assert f"1 files, {cases} decisions: {cases} written to decisions.decision_log" in result.stdout
-    with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
+    assert "action health of optimization_bandit: no decision with a reward yet" in result.stdout
+    assert read_published_factors(published_factors_path(workspace.root, "optimization_bandit")) == {}
+    with duckdb.connect(str(workspace.warehouse)) as connection:
         assert connection.execute("select count(*) from decisions.decision_log").fetchone()[0] == cases
+        logged = connection.execute("select decision_id, decided_at, chosen_action from decisions.decision_log").fetchall()
+        append_rewards(connection, [Reward(decision_id, decided_at + timedelta(seconds=1), False) for decision_id, decided_at, _ in logged])
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)        # nothing new to load; rewards now known
+    assert again.returncode == 0, again.stderr
+    assert "0 files, 0 decisions" in again.stdout and "action health of optimization_bandit (last 1,200 judged decisions" in again.stdout
+    published = read_published_factors(published_factors_path(workspace.root, "optimization_bandit"))
+    assert set(published) == {action for _, _, action in logged} and all(factor < 1 for factor in published.values())
     missing = subprocess.run([*command[:-1], str(tmp_path / "nowhere")], capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
