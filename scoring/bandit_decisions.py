@@ -142,11 +142,14 @@ class OptimizationBandit:
         arguments = ", ".join(f"cast({feature} as double)" for feature in (*self.context_features, *ACTION_FEATURES))
         scored = f"select decision_id, action, {self.artifact.manifest.function_name}({arguments}) as predicted from {exploded}"
         if self.health is None:
-            return f"select *, predicted as adjusted from ({scored})"
+            return scored
         return (f"select scored.*, scored.predicted * coalesce(health.factor, 1.0) as adjusted from ({scored}) as scored "
                 f"left join {self.name}_health as health on health.action_group = {self.health.group_sql('scored.action')}")
 
     def decide_sql(self, scored: str) -> str:
+        # With health the policy reads the recalibrated predictions; the log keeps the oracle's own.
+        policy_input = "adjusted" if self.health is not None else "predicted"
+        adjusted = ", list(adjusted order by action) as adjusted" if self.health is not None else ""
         return f"""select decision_id, {_sql_string(self.policy_name)} as policy_name, {_sql_string(self.policy_version)} as policy_version,
             actions[chosen] as chosen_action, probabilities[chosen] as propensity,
             list_transform(actions, lambda a, i: struct_pack(action := a, probability := probabilities[i], predicted_reward := predicted[i]))
@@ -155,9 +158,8 @@ class OptimizationBandit:
             select *, case when len(list_distinct(actions)) < len(actions)
                            then error('{self.name}: decision_id ' || decision_id || ' appears more than once; decision ids must be unique')
                            else {self.name}_draw(probabilities, {uniform_sql('decision_id', self.policy.seed)}) end as chosen
-            from (select *, {self.name}_probabilities(adjusted) as probabilities from (
-                select decision_id, list(action order by action) as actions, list(predicted order by action) as predicted,
-                       list(adjusted order by action) as adjusted
+            from (select *, {self.name}_probabilities({policy_input}) as probabilities from (
+                select decision_id, list(action order by action) as actions, list(predicted order by action) as predicted{adjusted}
                 from {scored} group by decision_id)))"""
 
     def sql(self, payments: str) -> str:
