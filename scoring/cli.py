@@ -103,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--gateway-spread", type=float, default=1.0,
                         help="scale the differences between gateways per segment (default 1.0: the simulator's)")
     replay.add_argument("--no-health", action="store_true",
-                        help="turn off the learning policies' gateway-health recalibration from their own decision log")
+                        help="turn off the bandit's gateway-health recalibration from its own decision log (on by default)")
     replay.add_argument("--out", default="build/replay", help="folder for the table, chart and OPE checks (default build/replay)")
 
     export = commands.add_parser("export-sql", help="write a registered model as plain SQL: DuckDB macros, a Spark query or Spark SQL functions")

@@ -13,11 +13,14 @@ The loop:
 2. on day d, when d % `retrain_every` == 0: IPW routing and the bandit's oracle are retrained
    on the logged decisions of days d - `window_days` .. d - 1 (the initial log for days < 0,
    each policy's own decisions after that), weighted by inverse logged propensities; a
-   retraining k >= 1 also evaluates the bandit's new policy off-policy (`scoring.replay_ope`);
+   retraining k >= 1 also evaluates IPW routing's new policy off-policy (`scoring.replay_ope`);
 3. every policy decides day d's payments; outcomes are drawn from the simulator's true
    P(approve | context, gateway, optimisation) with one uniform per payment shared by all
    policies (common random numbers); static, IPW routing and the bandit write their decisions
-   and rewards to the decision log (`scoring.replay_decision_log`).
+   and rewards to the decision log (`scoring.replay_decision_log`). The bandit (and, with
+   `routing_health`, IPW routing) decides in blocks of `health_block` payments, its predictions
+   per gateway multiplied by factors from its own recent outcomes (`REPLAY_HEALTH`,
+   `scoring.action_health`).
 
 Per day and policy it records the expected approval (mean true P(approve) of the chosen
 actions: the noise-free measure every comparison uses), the observed approval rate and the
@@ -79,8 +82,8 @@ class _History:
         self.predicted[rows] = np.nan if decisions.predicted is None else decisions.predicted[np.arange(len(rows)), decisions.chosen]
 
 
-#: The learning policies' gateway-health recalibration (`scoring.action_health`): per gateway, over the
-#: policy's last 1,200 judged decisions in the decision log, k = 50, r clipped to [0.5, 1.2].
+#: The gateway-health recalibration (`scoring.action_health`) of the bandit (default) and, opt-in, IPW
+#: routing: per gateway, over the policy's last 1,200 judged decisions, k = 50, r clipped to [0.5, 1.2].
 REPLAY_HEALTH = ActionHealth(k=50.0, low=0.5, high=1.2, window=1_200, separator="/")
 
 
