@@ -77,7 +77,9 @@ class ReplaySummary:
         lines.append("retrainings to recover after each degradation: " + ", ".join(f"{p} {v}" for p, v in self.recovery.items()))
         for check in self.ope:
             value, low_ci, high_ci = check.estimates["snips"]
-            lines.append(f"OPE v{check.retraining} (day {check.day}, {check.rows} held-out rows): SNIPS {value:.4f} [{low_ci:.4f}, {high_ci:.4f}]"
+            ips, ips_low, ips_high = check.estimates["ips"]
+            lines.append(f"OPE v{check.retraining} (day {check.day}, {check.rows} held-out rows): SNIPS {value:.4f} [{low_ci:.4f}, {high_ci:.4f}], "
+                         f"IPS {ips:.4f} [{ips_low:.4f}, {ips_high:.4f}]"
                          f"  truth on those payments {check.truth_logged_contexts:.4f}, next period on-policy "
                          + (f"{check.truth_next_period:.4f}" if check.truth_next_period is not None else "n/a"))
         if "outputs" in self.settings:
@@ -147,9 +149,11 @@ def summarise_replay(result: ClosedLoopResult) -> ReplaySummary:
         f"retrainings needed per degradation: {bandit_recovery}", bool(bandit_recovery) and all(r is not None and r <= 2 for r in bandit_recovery))
     covered = [check.covers("snips", check.truth_logged_contexts) for check in result.ope]
     following = [check.covers("snips", check.truth_next_period) for check in result.ope if check.truth_next_period is not None]
+    ips_covered = [check.covers("ips", check.truth_logged_contexts) for check in result.ope]
     summary.targets["OPE intervals cover the truth"] = (
         f"SNIPS 95% CI covers the held-out truth {sum(covered)}/{len(covered)}, the next period's on-policy value "
-        f"{sum(following)}/{len(following)}", bool(covered) and np.mean(covered) >= 0.8)
+        f"{sum(following)}/{len(following)} (IPS: the held-out truth {sum(ips_covered)}/{len(ips_covered)})",
+        bool(covered) and np.mean(covered) >= 0.8)
     return summary
 
 

@@ -102,9 +102,11 @@ def test_off_policy_estimates_cover_the_truth(replay):
     assert all(c.rows > 400 for c in checks)
     held_out = [c.covers("snips", c.truth_logged_contexts) for c in checks]
     following = [c.covers("snips", c.truth_next_period) for c in checks]
-    # A 95% interval misses now and then: over seeds 1-6, 26 of 30 held-out checks cover (docs/closed_loop_replay.md);
-    # at least 4 of 5 here, as the report's own OPE target (>= 0.8).
+    ips_held_out = [c.covers("ips", c.truth_logged_contexts) for c in checks]
+    # A 95% interval misses now and then: over seeds 1-12, SNIPS covers 51 and IPS 57 of 60 held-out checks
+    # (docs/closed_loop_replay.md); at least 4 of 5 here, as the report's own OPE target (>= 0.8).
     assert sum(held_out) >= len(checks) - 1, [(c.estimates["snips"], c.truth_logged_contexts) for c in checks]
+    assert sum(ips_held_out) >= len(checks) - 1, [(c.estimates["ips"], c.truth_logged_contexts) for c in checks]
     assert sum(following) >= len(checks) - 1, [(c.estimates["snips"], c.truth_next_period) for c in checks]
     for check in checks:
         value, low, high = check.estimates["snips"]

@@ -15,7 +15,7 @@ def test_replay_policies_command(tmp_path):
                              "--seed", "3", "--gateway-spread", "2.5", "--no-health", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     for expected in ("closed-loop replay: 4 days", "gateway spread 2.5, gateway health: bandit off, IPW routing off", "static", "ipw_routing", "bandit", "oracle", "quality targets:",
-                     "bandit - static per model version", "OPE v1"):
+                     "bandit - static per model version", "OPE v1", "IPS 0.", "(IPS: the held-out truth"):
         assert expected in result.stdout, expected
     table = pd.read_csv(out / "replay_table.csv", index_col=0)
     assert list(table.index) == ["static", "ipw_routing", "bandit", "oracle", "routing_oracle"]
