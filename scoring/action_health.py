@@ -97,19 +97,23 @@ class ActionHealth:
         return f"""with outcomes as (
     select decision_id, arg_max(is_approved, observed_at) as is_approved
     from {rewards} where observed_at < {cutoff} and is_approved is not null group by decision_id
-), judged as (
-    select log.chosen_action, outcomes.is_approved,
+), chosen as (
+    select log.decision_id, log.decided_at, log.chosen_action, outcomes.is_approved,
            [c.predicted_reward for c in log.candidates if c.action = log.chosen_action][1] as predicted
     from {log} as log join outcomes on outcomes.decision_id = log.decision_id
     where log.policy_name = {_literal(policy_name)} and log.decided_at < {cutoff} {version}
-      and [c.predicted_reward for c in log.candidates if c.action = log.chosen_action][1] is not null
-    order by log.decided_at desc, log.decision_id desc
+), judged as (
+    select * from chosen where predicted is not null
+    order by decided_at desc, decision_id desc
     limit {self.window}
+), groups as (
+    select {self.group_sql('chosen_action')} as action_group, count(*) as decisions,
+           sum(cast(is_approved as integer)) as approved, sum(predicted) as predicted
+    from judged group by action_group
 )
-select {self.group_sql('chosen_action')} as action_group, count(*) as decisions,
-       sum(cast(is_approved as integer)) as approved, sum(predicted) as predicted,
-       least(greatest((sum(cast(is_approved as integer)) + {self.k!r}) / (sum(predicted) + {self.k!r}), {self.low!r}), {self.high!r}) as factor
-from judged group by action_group order by action_group"""
+select action_group, decisions, approved, predicted,
+       least(greatest((approved + {self.k!r}) / (predicted + {self.k!r}), {self.low!r}), {self.high!r}) as factor
+from groups order by action_group"""
 
     def factors(self, connection: duckdb.DuckDBPyConnection, policy_name: str, as_of: datetime, *,
                 policy_version: str | None = None) -> dict[str, float]:
