@@ -30,8 +30,14 @@ redis:
 	  else echo "redis-server is needed for the Redis tests: install Debian's redis-server package" >&2; exit 1; fi; }
 	@command -v redis-server >/dev/null 2>&1
 
-bench: setup
-	$(BIN)/python bench/bench_build.py
+# Every benchmark in turn (long: see bench/RESULTS.md for each one's time and options), or one
+# of them: `make bench-scoring` runs bench/bench_scoring.py with its defaults.
+BENCHES = $(patsubst bench/bench_%.py,%,$(wildcard bench/bench_*.py))
+
+bench: $(addprefix bench-,$(BENCHES))
+
+bench-%: setup
+	$(BIN)/python bench/bench_$*.py
 
 clean:
-	rm -rf build bench/work dbt_project/target dbt_project/logs
+	rm -rf build bench/work dbt_project/target dbt_project/logs dist

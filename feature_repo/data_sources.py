@@ -24,7 +24,8 @@ def feature_table_path(model: str) -> str:
             "PAYLOOM_FEATURES_DIR is not set: export it (and PAYLOOM_FEATURE_STORE_DIR) to the workspace's "
             "features/ and feature_store/ folders, or apply with scoring.feature_store.apply_feature_store"
         )
-    path = Path(features_dir).resolve() / f"{model}.parquet"
+    # abspath, not resolve(): features/ is a link that each build swaps; Feast keeps the stable path.
+    path = Path(os.path.abspath(features_dir)) / f"{model}.parquet"
     if not path.is_file():
         raise FileNotFoundError(f"feature table {path} is missing: run `payloom build` for this workspace first")
     return str(path)

@@ -7,6 +7,7 @@
                                                                       index the feature tables for fast training sets
     payloom serve [--workspace build] [--port 8080] [--token T]       the online decision service (HTTP)
     payloom check-parity [--workspace build] [--sample 20]            online decisions vs the offline SQL path
+    payloom load-decisions [--workspace build]                        the service's spooled decisions -> the decision log
     payloom summary [--workspace build]                               counts of a built workspace
     payloom replay-policies [--days 28] [--payments-per-day 3000] [--seed 7] [--gateway-spread 1.0] [--no-health] [--out build/replay]
                                                                       closed-loop policy comparison on the simulator
@@ -22,12 +23,15 @@ import sys
 import warnings
 from datetime import datetime, timezone
 
+import duckdb
+
 from scoring.decline_training_job import train_decline_job
 from scoring.errors import PayloomError
 from scoring.feature_build import TARGETS, build_features
 from scoring.main_job import run_main_job
 from scoring.run_summary import summarize_feature_tables, summarize_workspace
 from scoring.sql_export import SUPPORTED_DIALECTS
+from scoring.warehouse_lock import connect_warehouse, warehouse_lock_error
 from scoring.workspace import Workspace
 
 __all__ = ["main"]
@@ -153,15 +157,13 @@ def _prepare_training_sets(arguments: argparse.Namespace) -> None:
 
 
 def _load_decisions(workspace: Workspace) -> None:
-    import duckdb
-
     from scoring.action_health import ActionHealth, publish_factors, published_factors_path
     from scoring.bandit_decisions import OPTIMIZATION_POLICY
     from scoring.decision_spool import SPOOL_FOLDER, load_spooled_decisions
 
     if not workspace.warehouse.exists():
         raise PayloomError(f"{workspace.warehouse} does not exist: give the --workspace the service ran on")
-    with duckdb.connect(str(workspace.warehouse)) as connection:
+    with connect_warehouse(workspace) as connection:
         load = load_spooled_decisions(connection, workspace.root / SPOOL_FOLDER)
         health = ActionHealth()
         groups = publish_factors(connection, workspace.root, OPTIMIZATION_POLICY, datetime.now(timezone.utc).replace(tzinfo=None),
@@ -244,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
             print(summarize_workspace(Workspace.at(arguments.workspace)).format())
     except PayloomError as error:
         print(f"payloom: error: {error}", file=sys.stderr)
+        return 2
+    except duckdb.IOException as error:
+        locked = warehouse_lock_error(str(error))
+        if locked is None:
+            raise
+        print(f"payloom: error: {locked}", file=sys.stderr)
         return 2
     return 0
 

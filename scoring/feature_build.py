@@ -5,6 +5,10 @@ feature Parquet of the workspace) and on Spark (target `spark`: a local SparkSes
 catalog under `workspace.spark_dir`; docs/scale-out.md). Either way the feature tables end up
 as `<features_dir>/<model>.parquet`. On Spark the workspace registry's promoted models become
 Spark SQL functions first (`scoring.spark_score_functions`), so the score models build there too.
+
+A build writes its feature tables into a staging folder and publishes them together when dbt
+succeeds (`scoring.feature_publication`): a reader never sees files of two builds side by side,
+and a failed or killed build leaves the previous tables in place.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ import duckdb
 from scoring.dbt_runner import run_dbt
 from scoring.errors import PipelineError
 from scoring.feature_export import gather_feature_exports
+from scoring.feature_publication import discard_feature_build, publish_feature_build, stage_feature_build
 from scoring.raw_contract import load_raw_contract
 from scoring.raw_tables import RegisteredTable, register_raw_tables
 from scoring.spark_score_functions import score_function_variables
+from scoring.warehouse_lock import connect_warehouse
 from scoring.workspace import Workspace
 
 __all__ = ["register_workspace_raw", "build_features", "TARGETS", "raw_tables_variable"]
@@ -35,7 +41,7 @@ SCORE_FUNCTIONS_FILE = "score_functions.sql"
 def register_workspace_raw(workspace: Workspace) -> list[RegisteredTable]:
     """Validate the workspace's raw directory and (re)create its `raw.*` views in the warehouse."""
     workspace.root.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(workspace.warehouse)) as connection:
+    with connect_warehouse(workspace) as connection:
         return register_raw_tables(connection, workspace.raw_dir)
 
 
@@ -98,7 +104,14 @@ def build_features(
         arguments += ["--select", select]
     if exclude:
         arguments += ["--exclude", exclude]
-    run_dbt(workspace, arguments, variables=variables, echo=echo)
-    if target == "spark":
-        gather_feature_exports(workspace.spark_export_dir, workspace.features_dir)
+    staged = stage_feature_build(workspace)
+    views_in_warehouse = target == "duckdb"
+    try:
+        run_dbt(workspace, arguments, variables=variables, features_dir=staged, echo=echo)
+        if target == "spark":
+            gather_feature_exports(workspace.spark_export_dir, staged)
+    except BaseException:
+        discard_feature_build(workspace, staged, repoint_views=views_in_warehouse)
+        raise
+    publish_feature_build(workspace, staged, repoint_views=views_in_warehouse)
     return registered

@@ -9,7 +9,6 @@ simulated days with a gateway degradation."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, TextIO
 from scoring.cross_sell_job import CrossSellReport, train_cross_sell_job
 from scoring.decline_training_job import DeclineTrainingReport, train_decline_job
 from scoring.feature_build import build_features
+from scoring.feature_publication import remove_feature_builds
 from scoring.first_decision import OnlineDecision, make_one_decision
 from scoring.feature_serving import FeatureServingSummary, serve_features
 from scoring.run_summary import WorkspaceSummary, summarize_workspace
@@ -68,11 +68,8 @@ def run_main_job(
     seconds: dict[str, float] = {}
     began = time.perf_counter()
     if workspace.root.exists():
-        for stale in (workspace.warehouse, workspace.features_dir):
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            elif stale.exists():
-                stale.unlink()
+        workspace.warehouse.unlink(missing_ok=True)
+        remove_feature_builds(workspace)
     simulate(
         workspace.raw_dir,
         attempts=attempts,

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import yaml
 
+from scoring.workspace import DBT_PROJECT_DIR
+
 __all__ = ["RawTableContract", "load_raw_contract", "SOURCES_FILE"]
 
-SOURCES_FILE = Path(__file__).resolve().parent.parent / "dbt_project" / "models" / "staging" / "raw" / "_raw__sources.yml"
+SOURCES_FILE = DBT_PROJECT_DIR / "models" / "staging" / "raw" / "_raw__sources.yml"
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ from scoring.errors import FeatureStoreError
 __all__ = [
     "Workspace",
     "PROJECT_ROOT",
+    "PROJECT_DIR_ENV",
+    "find_project_root",
     "DBT_PROJECT_DIR",
     "FEATURE_REPO_DIR",
     "ONLINE_STORE_ENV",
@@ -46,7 +48,32 @@ __all__ = [
     "redis_address_from_environment",
 ]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_DIR_ENV = "PAYLOOM_PROJECT_DIR"
+"""A folder holding `dbt_project/`, `feature_repo/` and `profiles.yml` to use instead of the
+ones payloom ships (e.g. a copy with your own seeds or models)."""
+
+
+def find_project_root(environ: Mapping[str, str] | None = None) -> Path:
+    """The folder with payloom's dbt project, Feast repo and dbt profiles.
+
+    In order: PAYLOOM_PROJECT_DIR; the source checkout this module runs from (`pip install -e`);
+    the copy shipped inside the installed package (`pip install .`, see setup.py).
+    """
+    environ = os.environ if environ is None else environ
+    override = environ.get(PROJECT_DIR_ENV, "").strip()
+    if override:
+        root = Path(override).expanduser().resolve()
+        if not (root / "dbt_project" / "dbt_project.yml").is_file():
+            raise FeatureStoreError(f"{PROJECT_DIR_ENV}={override!r} has no dbt_project/dbt_project.yml: point it at a folder "
+                                    "holding dbt_project/, feature_repo/ and profiles.yml (a copy of payloom's)")
+        return root
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "dbt_project" / "dbt_project.yml").is_file():
+        return checkout
+    return Path(__file__).resolve().parent / "project_files"
+
+
+PROJECT_ROOT = find_project_root()
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 FEATURE_REPO_DIR = PROJECT_ROOT / "feature_repo"
 SPARK_CONF_DIR = DBT_PROJECT_DIR / "spark_conf"
@@ -166,16 +193,28 @@ class Workspace:
         """Where Spark writes each feature table as Parquet part files, `<model>/part-*.parquet`."""
         return self.spark_dir / "export"
 
-    def dbt_environment(self) -> dict[str, str]:
-        """Environment variables that point profiles.yml at this workspace."""
+    @property
+    def dbt_dir(self) -> Path:
+        """dbt's target (compiled SQL, manifest, run results) and logs of this workspace: `dbt/target`, `dbt/logs`."""
+        return self.root / "dbt"
+
+    def dbt_environment(self, *, features_dir: Path | None = None) -> dict[str, str]:
+        """Environment variables that point profiles.yml (and dbt's target and log folders) at this workspace.
+
+        `features_dir` is where dbt writes the feature Parquet (default: `features_dir`; a build
+        passes its staging folder, `scoring.feature_publication`).
+        """
         return {
             "SPARK_CONF_DIR": str(SPARK_CONF_DIR),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             **os.environ,
             "PAYLOOM_WAREHOUSE": str(self.warehouse),
-            "PAYLOOM_FEATURES_DIR": str(self.features_dir),
+            "PAYLOOM_FEATURES_DIR": str(features_dir or self.features_dir),
             "PAYLOOM_MODEL_REGISTRY": str(self.model_registry),
             "PAYLOOM_SPARK_DIR": str(self.spark_dir),
             "DBT_PROFILES_DIR": str(PROJECT_ROOT),
+            "DBT_TARGET_PATH": str(self.dbt_dir / "target"),
+            "DBT_LOG_PATH": str(self.dbt_dir / "logs"),
         }
 
     def feast_environment(self) -> dict[str, str]:
