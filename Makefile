@@ -17,7 +17,7 @@ run: setup
 	$(BIN)/payloom run
 
 test: setup redis
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # A real redis-server for the Redis online-store tests (they start their own on a free port).
 # Debian's package; root installs it, otherwise say how.
