@@ -131,9 +131,9 @@ def read_verified_manifest(
         DeclineActionPolicy.from_policy(manifest.name, policy)
     if "model.so" not in manifest.files:
         raise ModelArtifactError(f"{source} lists no model.so; the artifact is incomplete")
-    library = None
+    paths = {relative: contained_path(directory, relative, what="the manifest's file") for relative in manifest.files}
     for relative, expected in manifest.files.items():
-        path = contained_path(directory, relative, what="the manifest's file")
+        path = paths[relative]
         if not path.is_file():
             raise ModelArtifactError(f"{directory / relative} is listed in the manifest but missing; re-publish the model")
         actual = sha256_of(path)
@@ -142,10 +142,7 @@ def read_verified_manifest(
                 f"{directory / relative} fails its checksum (sha256 {actual[:12]}..., manifest says {expected[:12]}...): "
                 "it was modified or copied incompletely; it will not be loaded. Re-publish the model."
             )
-        if relative == "model.so":
-            library = path
-    assert library is not None
-    return manifest, digest, library
+    return manifest, digest, paths["model.so"]
 
 
 def load_artifact(
