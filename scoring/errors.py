@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from udfs.errors import ModelArtifactError, PayloomError, ScoringInputError
+from udfs.errors import ArtifactIntegrityError, InvalidNameError, ModelArtifactError, PayloomError, ScoringInputError
 
 __all__ = [
     "PayloomError",
     "RawContractError",
     "PipelineError",
     "ModelArtifactError",
+    "ArtifactIntegrityError",
+    "InvalidNameError",
     "ScoringInputError",
     "ModelTrainingError",
     "FeatureStoreError",

@@ -1,8 +1,13 @@
 """Publish a trained XGBoost booster as a new, immutable version in the model registry.
 
-The version is assembled in a hidden folder beside the others and renamed into place in one
-step, so a crash leaves no half-written version; promotion (`ModelRegistry.promote`) is a
-separate atomic step that checks the new version loads first.
+Everything cheap is checked before anything is written: the model name, the feature names and
+types and the class names against payloom's identifier rules (`udfs.identifiers`), the feature
+count, the objective, the decision policy. The version is assembled in a hidden folder beside
+the others (`scoring.interrupted_publishes` names it, and removes the folders of publishes that
+were killed) and renamed into place in one step, so a crash leaves no half-written version. The
+manifest is sealed (`udfs.manifest_seal`: its sha256, and an HMAC when PAYLOOM_MODEL_SIGNING_KEY
+is set); promotion (`ModelRegistry.promote`) is a separate atomic step that checks the new
+version loads first and records the manifest's sha256 in CURRENT.
 
 >>> import numpy as np, xgboost, tempfile
 >>> rows = np.arange(20, dtype=float).reshape(-1, 2)
@@ -10,6 +15,10 @@ separate atomic step that checks the new version loads first.
 >>> artifact = publish_model(tempfile.mkdtemp(), "toy", booster, [("a", "double"), ("b", "double")])
 >>> artifact.manifest.version, artifact.manifest.function_name, artifact.manifest.output["kind"]
 ('v0001', 'score_toy', 'probability')
+>>> publish_model(tempfile.mkdtemp(), "../../x", booster, [("a", "double"), ("b", "double")])
+Traceback (most recent call last):
+...
+udfs.errors.InvalidNameError: model name '../../x' is not allowed: expected lower_snake_case matching ^[a-z][a-z0-9_]{0,62}$ (it becomes a registry folder and SQL function score_<name>); rename the model
 """
 
 from __future__ import annotations
@@ -26,6 +35,10 @@ from typing import Any, Sequence
 
 from scoring.errors import ModelTrainingError
 from scoring.forest_compiler import compile_forest
+from scoring.interrupted_publishes import building_prefix, remove_interrupted_publishes
+from udfs.errors import ModelArtifactError
+from udfs.identifiers import check_class_names, check_features, check_model_name
+from udfs.manifest_seal import seal_manifest, signing_key_from_environment
 from udfs.model_artifact import MANIFEST_FILE, ModelArtifact, ModelManifest, sha256_of
 from udfs.model_registry import ModelRegistry
 
@@ -69,8 +82,11 @@ def publish_model(
 ) -> ModelArtifact:
     """Compile `booster` and publish it as the next version of `name`; promote it unless told not to.
 
-    features:      (name, SQL type) in the order the booster was trained on.
-    classes:       class names in output order (multiclass) or [negative, positive] (binary).
+    name:          the model's name, lower_snake_case (`udfs.identifiers`): a registry folder and `score_<name>`.
+    features:      (name, SQL type) in the order the booster was trained on; names of letters,
+                   digits and underscores, distinct ignoring case.
+    classes:       class names in output order (multiclass) or [negative, positive] (binary),
+                   named like features.
     training_data: what the model was trained on (rows, time range, fingerprint).
     decision_policy: a policy over the model's score that SQL can call (udfs.decline_actions);
                    checked here by writing its macro, so a bad policy fails at publish time.
@@ -83,6 +99,10 @@ def publish_model(
     """
     import treelite
 
+    check_model_name(name)
+    features = check_features(features)
+    if classes is not None:
+        classes = check_class_names(classes)
     if decision_policy is not None:
         from udfs.decline_actions import decline_action_macro
 
@@ -98,11 +118,21 @@ def publish_model(
         kind = output_kind_of(booster_objective)
     else:
         kind = _apply_output_transform(model, booster_objective, output_transform)
+    if kind == "class_probabilities" and classes is not None and len(classes) != int(learner["learner_model_param"]["num_class"]):
+        raise ModelTrainingError(f"the booster has {learner['learner_model_param']['num_class']} classes, {len(classes)} were named")
     objective = objective or booster_objective
+    signing_key = signing_key_from_environment()
+    remove_interrupted_publishes(registry)
     version = registry.next_version(name)
-    versions_dir = registry.root / name / "versions"
+    final = registry.version_dir(name, version)
+    versions_dir = final.parent
+    if not versions_dir.resolve().is_relative_to(registry.root.resolve()):
+        raise ModelArtifactError(
+            f"{versions_dir} resolves to {versions_dir.resolve()}, outside the registry {registry.root} (a symbolic link leads out); "
+            "remove the link, then publish again"
+        )
     versions_dir.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".building-{version}-", dir=versions_dir))
+    building = Path(tempfile.mkdtemp(prefix=building_prefix(version), dir=versions_dir))
     try:
         model.serialize(str(building / "model.tl"))
         compiled = compile_forest(model, building, backend=backend)
@@ -141,8 +171,9 @@ def publish_model(
                 "packages": {package: _version_of(package) for package in _RECORDED_PACKAGES},
             },
         )
-        (building / MANIFEST_FILE).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
-        final = registry.version_dir(name, version)
+        data = (json.dumps(manifest.to_dict(), indent=2) + "\n").encode()
+        (building / MANIFEST_FILE).write_bytes(data)
+        seal_manifest(building, data, signing_key=signing_key)
         building.rename(final)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from scoring.errors import ScoringInputError
+from udfs.identifiers import quote_identifier, struct_of_doubles
 from udfs.model_artifact import ModelArtifact
 from udfs.model_registry import ModelRegistry
 
@@ -45,7 +46,7 @@ __all__ = ["score_with_compiled_model", "score_with_sql_export", "output_type_na
 def output_type_name(output: dict[str, Any], classes: list[str]) -> str:
     """The Spark SQL type of a model's score column, as DuckDB's `score_<model>` returns it."""
     if output.get("kind") == "class_probabilities":
-        return "struct<" + ", ".join(f"`{name}`: double" for name in classes) + ">"
+        return struct_of_doubles(classes, "spark")
     return "double"
 
 
@@ -88,8 +89,8 @@ def score_with_compiled_model(frame: "DataFrame", registry: Path | str, model: s
     if column in frame.columns:
         raise ScoringInputError(f"the DataFrame already has a column {column!r}; pass another output_column")
     classes = manifest.class_names if manifest.output["kind"] == "class_probabilities" else []
-    schema = ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in frame.schema.fields)
-    schema += f", `{column}` {output_type_name(manifest.output, classes)}"
+    schema = ", ".join(f"{quote_identifier(field.name, 'spark')} {field.dataType.simpleString()}" for field in frame.schema.fields)
+    schema += f", {quote_identifier(column, 'spark')} {output_type_name(manifest.output, classes)}"
     version_found = manifest.version
     return frame.mapInArrow(
         lambda batches: _score_batches(batches, registry_path, model, version_found, column), schema)

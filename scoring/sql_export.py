@@ -66,6 +66,7 @@ from sqlglot import exp
 from scoring.errors import SqlExportError
 from scoring.forest_tables import ForestTables, forest_tables
 from scoring.sql_trees import double_literal, float_literal, tree_expression
+from udfs.identifiers import check_model_name, quote_identifier, struct_of_doubles
 from udfs.model_artifact import ModelArtifact
 from udfs.model_registry import ModelRegistry
 
@@ -133,8 +134,9 @@ def export_artifact_sql(
     if trees_per_part < 1:
         raise SqlExportError(f"trees_per_part must be at least 1, got {trees_per_part}")
     manifest = artifact.manifest
+    check_model_name(manifest.name)
     trees, tables = _read_trees(artifact)
-    features = [exp.column(exp.to_identifier(name)) for name in manifest.feature_names]
+    features = [_feature_column(name) for name in manifest.feature_names]
     expressions = [tree_expression(tree["nodes"], features) for tree in trees]
     per_output = [[index for index, output in enumerate(tables.tree_output) if output == target] for target in range(tables.num_outputs)]
     name = sql_function_name(manifest.name)
@@ -203,6 +205,11 @@ def _run_in_transaction(connection: duckdb.DuckDBPyConnection, statements: Seque
     connection.execute("commit")
 
 
+def _feature_column(name: str) -> exp.Column:
+    """A column reference, always quoted: a feature may be a reserved word (`order`) or hold a quote."""
+    return exp.column(exp.to_identifier(name, quoted=True))
+
+
 def _added(start: exp.Expression, terms: Sequence[exp.Expression]) -> exp.Expression:
     """((start + t0) + t1) + ...: left to right, XGBoost's order."""
     total = start
@@ -215,7 +222,7 @@ def _added(start: exp.Expression, terms: Sequence[exp.Expression]) -> exp.Expres
 def _margin_parts(prefix, feature_names, expressions, per_output, tables, trees_per_part, margins):
     """Yield (`<prefix><output>_<k>`, the sum of that part's trees) per part of `trees_per_part`
     trees; append to `margins`, per output, the base score plus a call of each of its parts."""
-    arguments = [exp.column(exp.to_identifier(feature)) for feature in feature_names]
+    arguments = [_feature_column(feature) for feature in feature_names]
     for target, tree_ids in enumerate(per_output):
         margin: exp.Expression = float_literal(tables.base_scores[target])
         for part, start in enumerate(range(0, len(tree_ids), trees_per_part)):
@@ -242,13 +249,13 @@ def _postprocessed(margins: list[exp.Expression], tables: ForestTables, class_na
     for term in exponentials[1:]:
         total = exp.Add(this=total, expression=term.copy())
     return exp.Struct(expressions=[
-        exp.PropertyEQ(this=exp.to_identifier(name), expression=exp.Div(this=term, expression=exp.Paren(this=total.copy())))
+        exp.PropertyEQ(this=exp.to_identifier(name, quoted=True), expression=exp.Div(this=term, expression=exp.Paren(this=total.copy())))
         for name, term in zip(class_names, exponentials)
     ])
 
 
 def _duckdb_macros(name, feature_names, expressions, per_output, tables, class_names, trees_per_part) -> list[str]:
-    parameters = [exp.to_identifier(feature) for feature in feature_names]
+    parameters = [exp.to_identifier(feature, quoted=True) for feature in feature_names]
     statements, margins = [], []
     for part_name, body in _margin_parts(f"{name}_part_", feature_names, expressions, per_output, tables, trees_per_part, margins):
         statements.append(_create_macro(part_name, parameters, body))
@@ -272,12 +279,12 @@ def _create_macro(name: str, parameters: list[exp.Identifier], body: exp.Express
 
 def spark_functions(name, feature_names, expressions, per_output, tables, class_names, trees_per_part) -> list[str]:
     """`CREATE OR REPLACE TEMPORARY FUNCTION` statements: the part functions, then `name` itself."""
-    parameters = ", ".join(f"`{feature}` DOUBLE" for feature in feature_names)
+    parameters = ", ".join(f"{quote_identifier(feature, 'spark')} DOUBLE" for feature in feature_names)
     statements, margins = [], []
     for part_name, body in _margin_parts(f"{name}__part_", feature_names, expressions, per_output, tables, trees_per_part, margins):
         statements.append(_spark_function(part_name, parameters, "FLOAT", body))
     if class_names:
-        struct_type = "STRUCT<" + ", ".join(f"`{class_name}`: DOUBLE" for class_name in class_names) + ">"
+        struct_type = struct_of_doubles(class_names, "spark")
         margin_names = [f"margin_{target}" for target in range(len(margins))]
         softmax = _postprocessed([exp.column(margin) for margin in margin_names], tables, class_names)
         statements.append(_spark_function(f"{name}__classes", ", ".join(f"{margin} DOUBLE" for margin in margin_names), struct_type, softmax))
@@ -294,7 +301,7 @@ def _spark_function(name: str, parameters: str, return_type: str, body: exp.Expr
 
 
 def _spark_query(output_name, relation, keep_columns, expressions, per_output, tables, class_names) -> str:
-    kept = [exp.column(exp.to_identifier(column)) for column in keep_columns]
+    kept = [_feature_column(column) for column in keep_columns]
     tree_columns = [f"__payloom_tree_{index}" for index in range(len(expressions))]
     trees = exp.select(*[column.copy() for column in kept], *[exp.alias_(tree, column) for tree, column in zip(expressions, tree_columns)]).from_(
         exp.to_table(relation)

@@ -46,9 +46,10 @@ from typing import Any, Mapping, Sequence
 import duckdb
 
 from udfs.errors import ModelArtifactError
+from udfs.identifiers import check_class_names, check_model_name, struct_of_doubles
 
 __all__ = [
-    "ACTIONS", "PARAMETERS", "TYPE_FIELDS", "DeclineActionPolicy", "decline_action_case", "decline_action_macro",
+    "ACTIONS", "PARAMETERS", "TYPE_FIELDS", "DeclineActionPolicy", "decline_action_case", "decline_action_macro", "decline_action_name",
     "decline_action_spark_function", "register_decline_action",
 ]
 
@@ -87,6 +88,8 @@ class DeclineActionPolicy:
     @classmethod
     def from_policy(cls, model_name: str, policy: Mapping[str, Any]) -> "DeclineActionPolicy":
         """Check `policy` (a manifest's `decision_policy`) and keep its numbers as floats."""
+        if not isinstance(policy, Mapping):
+            raise ModelArtifactError(f"model {model_name}'s decision_policy must be an object, got {policy!r}; retrain to rewrite the policy")
         missing = [key for key in _REQUIRED if key not in policy]
         if policy.get("kind") != "decline_action" or missing:
             raise ModelArtifactError(
@@ -94,6 +97,11 @@ class DeclineActionPolicy:
                 "publish it with scoring.decline_policy.choose_decline_policy"
             )
         thresholds = policy["thresholds"]
+        if not isinstance(thresholds, Mapping):
+            raise ModelArtifactError(
+                f"model {model_name}'s decision_policy.thresholds must be an object of action -> number, got {thresholds!r}; "
+                "retrain to rewrite the policy"
+            )
         return cls(
             model_name=model_name,
             stand_in_threshold=_number(thresholds.get("stand_in_approval"), "thresholds.stand_in_approval"),
@@ -169,6 +177,16 @@ def _present(value: float | None) -> float | None:
     return None if math.isnan(number) else number
 
 
+def decline_action_name(model_name: str) -> str:
+    """`decline_action_<model>`, the model name checked against the identifier rule first (it is
+    written into SQL unquoted, as the function name analysts call).
+
+    >>> decline_action_name("issuer_decline")
+    'decline_action_issuer_decline'
+    """
+    return f"decline_action_{check_model_name(model_name)}"
+
+
 def decline_action_case(model_name: str, policy: Mapping[str, Any]) -> str:
     """The CASE expression of `policy` over the macro's parameters, in DuckDB SQL."""
     parsed = DeclineActionPolicy.from_policy(model_name, policy)
@@ -197,7 +215,7 @@ def decline_action_case(model_name: str, policy: Mapping[str, Any]) -> str:
 def decline_action_macro(model_name: str, policy: Mapping[str, Any]) -> str:
     """The `create or replace temp macro` statement of `policy` (see the module docstring)."""
     return f"""
-create or replace temp macro decline_action_{model_name}(
+create or replace temp macro {decline_action_name(model_name)}(
     {", ".join(PARAMETERS)}
 ) as ({decline_action_case(model_name, policy)}
 )"""
@@ -227,14 +245,14 @@ def decline_action_spark_function(model_name: str, policy: Mapping[str, Any], ty
             f"decline_action_{model_name} needs decline_type fields {', '.join(missing)}; the type model has "
             f"{', '.join(type_classes) or 'none'}"
         )
-    struct_type = "STRUCT<" + ", ".join(f"`{name}`: DOUBLE" for name in type_classes) + ">"
+    struct_type = struct_of_doubles(check_class_names(type_classes), "spark")
     types = {parameter: "DOUBLE" for parameter in PARAMETERS} | {"decline_type": struct_type}
     body = sqlglot.transpile(decline_action_case(model_name, policy), read="duckdb", write="spark")[0]
     parameters = ", ".join(f"{parameter} {types[parameter]}" for parameter in PARAMETERS)
-    return f"CREATE OR REPLACE TEMPORARY FUNCTION decline_action_{model_name}({parameters}) RETURNS STRING RETURN {body}"
+    return f"CREATE OR REPLACE TEMPORARY FUNCTION {decline_action_name(model_name)}({parameters}) RETURNS STRING RETURN {body}"
 
 
 def register_decline_action(connection: duckdb.DuckDBPyConnection, model_name: str, policy: Mapping[str, Any]) -> str:
     """Create the policy's macro on `connection` (temporary: it lives as long as the connection)."""
     connection.execute(decline_action_macro(model_name, policy))
-    return f"decline_action_{model_name}"
+    return decline_action_name(model_name)

@@ -6,7 +6,7 @@ still catch every payloom error with one `except PayloomError`.
 
 from __future__ import annotations
 
-__all__ = ["PayloomError", "ModelArtifactError", "ScoringInputError"]
+__all__ = ["PayloomError", "ModelArtifactError", "ArtifactIntegrityError", "InvalidNameError", "ScoringInputError"]
 
 
 class PayloomError(Exception):
@@ -14,7 +14,17 @@ class PayloomError(Exception):
 
 
 class ModelArtifactError(PayloomError):
-    """A model artifact is missing, unknown, incomplete, or fails its checksum."""
+    """A model artifact is missing, unknown, incomplete, malformed, or fails its checksum."""
+
+
+class ArtifactIntegrityError(ModelArtifactError):
+    """A model artifact fails a checksum or signature, or one of its paths leaves its directory:
+    it was modified, copied incompletely or tampered with, and nothing of it is loaded."""
+
+
+class InvalidNameError(ModelArtifactError):
+    """A model, feature or class name breaks payloom's identifier rules (`udfs.identifiers`),
+    so it cannot safely become a SQL identifier or a registry path."""
 
 
 class ScoringInputError(PayloomError):

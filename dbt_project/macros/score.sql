@@ -3,12 +3,13 @@
         select attempt_id, {{ score('issuer_decline', 'features') }} as decline_probability
         from {{ ref('training_issuer_decline') }} as features
 
-    expands to score_issuer_decline(cast(features.<feature> as double), ...). On DuckDB the call
-    is written by payloom_score_call (registered by the udfs.dbt_plugin plugin from the model
-    registry, the same code as udfs.sql_calls.score_call), so it always matches the promoted
-    version. On Spark it is written the same way from var score_models ({model: {version,
-    features}}), which `payloom build --target spark` passes with the Spark SQL functions of the
-    same registry (macros/engines/register_score_functions.sql). -#}
+    expands to score_issuer_decline(CAST("features"."<feature>" AS DOUBLE), ...) with quoted
+    identifiers (on Spark: cast(features.`<feature>` as double)). On DuckDB the call is written
+    by payloom_score_call (registered by the udfs.dbt_plugin plugin from the model registry, the
+    same code as udfs.sql_calls.score_call), so it always matches the promoted version. On Spark
+    it is written the same way from var score_models ({model: {version, features}}), which
+    `payloom build --target spark` passes with the Spark SQL functions of the same registry
+    (macros/engines/register_score_functions.sql). -#}
 {% macro score(model_name, relation_alias=none) %}
     {{- return(adapter.dispatch('score')(model_name, relation_alias)) -}}
 {% endmacro %}
@@ -30,7 +31,9 @@
 {%- set prefix = (relation_alias ~ '.') if relation_alias else '' -%}
 {%- set arguments = [] -%}
 {%- for feature in models.get(model_name, {}).get('features', []) -%}
-    {%- do arguments.append('cast(' ~ prefix ~ feature ~ ' as double)') -%}
+    {#- feature names follow payloom's identifier rule (letters, digits, _; checked when the
+        registry loads them), so backticks cannot occur in them; the quotes allow reserved words -#}
+    {%- do arguments.append('cast(' ~ prefix ~ '`' ~ feature ~ '` as double)') -%}
 {%- endfor -%}
 {{ return('score_' ~ model_name ~ '(' ~ (arguments | join(', ')) ~ ')') }}
 {% endmacro %}

@@ -67,7 +67,7 @@ def test_arrow_udf_and_sql_export_on_spark_equal_duckdb_and_xgboost(spark, regis
     exported = score_with_sql_export(spark, registry_root, name, "features", keep_columns=["row_id"]).orderBy("row_id").toPandas()
     for statement in score_function_statements([model.artifact]):
         spark.sql(statement)
-    call = score_call(model.artifact.manifest, relation_alias="features")
+    call = score_call(model.artifact.manifest, relation_alias="features", dialect="spark")
     functions = spark.sql(f"select row_id, {call} as score_{name} from features order by row_id").toPandas()
     for got_frame in (compiled, exported, functions):
         column = got_frame[f"score_{name}"]
