@@ -55,7 +55,8 @@ class Sandbox:
         return environment
 
     def start_service(self, command: str) -> subprocess.Popen:
-        process = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=self.root, env=self.environment(),
+        # `exec env`: the service is the process SIGTERM reaches, with the command's VAR=value prefix applied.
+        process = subprocess.Popen(["bash", "-c", f"exec env {command}"], cwd=self.root, env=self.environment(),
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
