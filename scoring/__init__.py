@@ -5,7 +5,15 @@ from scoring.bandit_decisions import OptimizationBandit, register_bandit
 from scoring.bandit_policy import BanditPolicy
 from scoring.decision_history import create_bandit_views, read_decisions
 from scoring.decision_log import Candidate, Decision, Reward, append_decisions, append_rewards
-from scoring.errors import DecisionLogError, PayloomError, PipelineError, PolicyEvaluationError, RawContractError, RoutingError
+from scoring.errors import (
+    DecisionLogError,
+    InvalidIdentifierError,
+    PayloomError,
+    PipelineError,
+    PolicyEvaluationError,
+    RawContractError,
+    RoutingError,
+)
 from scoring.off_policy import LogColumns, PolicyEvaluation, estimator_sql, evaluate_policy
 from scoring.open_bandit import register_open_bandit_log
 from scoring.raw_contract import RawTableContract, load_raw_contract
@@ -17,6 +25,7 @@ __all__ = [
     "RawContractError",
     "DecisionLogError",
     "PolicyEvaluationError",
+    "InvalidIdentifierError",
     "RawTableContract",
     "RegisteredTable",
     "load_raw_contract",

@@ -44,6 +44,7 @@ import duckdb
 import numpy as np
 
 from scoring.errors import RoutingError
+from scoring.sql_identifiers import relation_sql
 
 __all__ = ["ActionHealth", "HEALTH_COLUMNS", "HEALTH_FOLDER", "published_factors_path", "publish_factors", "read_published_factors"]
 
@@ -91,16 +92,21 @@ class ActionHealth:
     def table_sql(self, policy_name: str, as_of: datetime, *, policy_version: str | None = None,
                   log: str = "decisions.decision_log", rewards: str = "decisions.decision_rewards") -> str:
         """One row per action group (HEALTH_COLUMNS) from the policy's last `window` judged decisions
-        before `as_of` (of one `policy_version` when given)."""
+        before `as_of` (of one `policy_version` when given).
+
+        `log` and `rewards` name tables or views (optionally schema-qualified), each part quoted;
+        anything else raises InvalidIdentifierError.
+        """
+        log_sql, rewards_sql = relation_sql(log, what="decision log"), relation_sql(rewards, what="decision rewards")
         cutoff = f"cast({_literal(as_of.isoformat(sep=' '))} as timestamp)"
         version = f"and log.policy_version = {_literal(policy_version)}" if policy_version is not None else ""
         return f"""with outcomes as (
     select decision_id, arg_max(is_approved, observed_at) as is_approved
-    from {rewards} where observed_at < {cutoff} and is_approved is not null group by decision_id
+    from {rewards_sql} where observed_at < {cutoff} and is_approved is not null group by decision_id
 ), chosen as (
     select log.decision_id, log.decided_at, log.chosen_action, outcomes.is_approved,
            [c.predicted_reward for c in log.candidates if c.action = log.chosen_action][1] as predicted
-    from {log} as log join outcomes on outcomes.decision_id = log.decision_id
+    from {log_sql} as log join outcomes on outcomes.decision_id = log.decision_id
     where log.policy_name = {_literal(policy_name)} and log.decided_at < {cutoff} {version}
 ), judged as (
     select * from chosen where predicted is not null

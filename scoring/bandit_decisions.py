@@ -48,6 +48,8 @@ from scoring.bandit_oracle import ACTION_FEATURES, action_encoding_sql, action_e
 from scoring.bandit_policy import BanditPolicy, policy_macros_sql, uniform_sql
 from scoring.decision_log import CANDIDATE_TYPE, Candidate
 from scoring.errors import RoutingError
+from scoring.sql_identifiers import check_identifier, string_literal
+from udfs.identifiers import quote_identifier
 from udfs.duckdb_functions import register_artifact
 from udfs.model_artifact import ModelArtifact
 
@@ -93,7 +95,11 @@ class BanditDecision:
 
 
 def _sql_string(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
+    return string_literal(value)
+
+
+def _quoted(name: str) -> str:
+    return quote_identifier(name, "duckdb")
 
 
 class OptimizationBandit:
@@ -101,6 +107,7 @@ class OptimizationBandit:
 
     def __init__(self, artifact: ModelArtifact, policy: BanditPolicy, *, eligibility: pa.Table | None = None,
                  name: str = "decide_optimization", policy_name: str = OPTIMIZATION_POLICY, health: ActionHealth | None = None):
+        check_identifier(name, what="bandit (table macro)")
         features = artifact.manifest.feature_names
         if tuple(features[-len(ACTION_FEATURES):]) != ACTION_FEATURES:
             raise RoutingError(f"model {artifact.manifest.name} is not a bandit oracle: its last features must be "
@@ -110,7 +117,7 @@ class OptimizationBandit:
         table = eligibility if eligibility is not None else default_eligibility()
         if "action" not in table.column_names or table.num_columns < 2:
             raise RoutingError(f"the eligibility table needs key columns and an 'action' column, got {', '.join(table.column_names)}")
-        self.key_columns = tuple(name for name in table.column_names if name != "action")
+        self.key_columns = tuple(check_identifier(column, what="eligibility key column") for column in table.column_names if column != "action")
         check_actions(table["action"].to_pylist())
         self.eligibility = table.select([*self.key_columns, "action"])
         rules: dict[tuple, list[str]] = {}
@@ -128,23 +135,27 @@ class OptimizationBandit:
 
     # SQL ------------------------------------------------------------------------------------------
     def explode_sql(self, payments: str) -> str:
-        join = " and ".join(f"payments.{key} = eligible.{key}" for key in self.key_columns)
-        keys = " || ', ' || ".join(f"coalesce(cast(payments.{key} as varchar), 'NULL')" for key in self.key_columns)
-        context = ", ".join(f"payments.{feature}" for feature in self.context_features)
+        quoted_keys = [_quoted(key) for key in self.key_columns]
+        join = " and ".join(f"payments.{key} = eligible.{key}" for key in quoted_keys)
+        keys = " || ', ' || ".join(f"coalesce(cast(payments.{key} as varchar), 'NULL')" for key in quoted_keys)
+        context = ", ".join(f"payments.{_quoted(feature)}" for feature in self.context_features)
         encodings = ", ".join(f"{sql} as {name}" for sql, name in zip(action_encoding_sql("eligible.action"), ACTION_FEATURES))
+        no_action = _sql_string(f"{self.name}: payment ")
+        for_keys = _sql_string(f" has no eligible action for ({', '.join(self.key_columns)}) = (")
+        add_row = _sql_string(f"); add a row to {self.name}_eligibility")
         return f"""select payments.decision_id,
-            case when eligible.action is null then error('{self.name}: payment ' || payments.decision_id || ' has no eligible action for '
-                 || '({', '.join(self.key_columns)}) = (' || {keys} || '); add a row to {self.name}_eligibility') else eligible.action end as action,
+            case when eligible.action is null then error({no_action} || payments.decision_id || {for_keys}
+                 || {keys} || {add_row}) else eligible.action end as action,
             {context}, {encodings}
-        from {payments} as payments left join {self.name}_eligibility as eligible on {join}"""
+        from {payments} as payments left join {_quoted(self.name + "_eligibility")} as eligible on {join}"""
 
     def score_sql(self, exploded: str) -> str:
-        arguments = ", ".join(f"cast({feature} as double)" for feature in (*self.context_features, *ACTION_FEATURES))
+        arguments = ", ".join(f"cast({_quoted(feature)} as double)" for feature in (*self.context_features, *ACTION_FEATURES))
         scored = f"select decision_id, action, {self.artifact.manifest.function_name}({arguments}) as predicted from {exploded}"
         if self.health is None:
             return scored
         return (f"select scored.*, scored.predicted * coalesce(health.factor, 1.0) as adjusted from ({scored}) as scored "
-                f"left join {self.name}_health as health on health.action_group = {self.health.group_sql('scored.action')}")
+                f"left join {_quoted(self.name + '_health')} as health on health.action_group = {self.health.group_sql('scored.action')}")
 
     def decide_sql(self, scored: str) -> str:
         # With health the policy reads the recalibrated predictions; the log keeps the oracle's own.
@@ -156,9 +167,9 @@ class OptimizationBandit:
                 as candidates
         from (
             select *, case when len(list_distinct(actions)) < len(actions)
-                           then error('{self.name}: decision_id ' || decision_id || ' appears more than once; decision ids must be unique')
-                           else {self.name}_draw(probabilities, {uniform_sql('decision_id', self.policy.seed)}) end as chosen
-            from (select *, {self.name}_probabilities({policy_input}) as probabilities from (
+                           then error({_sql_string(self.name + ': decision_id ')} || decision_id || ' appears more than once; decision ids must be unique')
+                           else {_quoted(self.name + '_draw')}(probabilities, {uniform_sql('decision_id', self.policy.seed)}) end as chosen
+            from (select *, {_quoted(self.name + '_probabilities')}({policy_input}) as probabilities from (
                 select decision_id, list(action order by action) as actions, list(predicted order by action) as predicted{adjusted}
                 from {scored} group by decision_id)))"""
 
@@ -178,9 +189,9 @@ class OptimizationBandit:
             raise RoutingError(f"{self.name}: health factors must be positive finite numbers, got {bad}")
         self.health_factors = {str(group): float(factor) for group, factor in factors.items()}
         if connection is not None:
-            connection.execute(f"delete from {self.name}_health")
+            connection.execute(f"delete from {_quoted(self.name + '_health')}")
             if self.health_factors:
-                connection.executemany(f"insert into {self.name}_health values (?, ?)", list(self.health_factors.items()))
+                connection.executemany(f"insert into {_quoted(self.name + '_health')} values (?, ?)", list(self.health_factors.items()))
 
     def refresh_health(self, connection: duckdb.DuckDBPyConnection | None, as_of, *,
                        log_connection: duckdb.DuckDBPyConnection | None = None) -> dict[str, float]:
@@ -280,15 +291,18 @@ def register_bandit(connection: duckdb.DuckDBPyConnection, artifact: ModelArtifa
                     eligibility: pa.Table | None = None, name: str = "decide_optimization",
                     policy_name: str = OPTIMIZATION_POLICY, health: ActionHealth | None = None) -> OptimizationBandit:
     """Register the oracle UDF, eligibility table, policy macros and the table macro `<name>(relation)`;
-    with `health`, also the (empty) factor table `<name>_health` (see `OptimizationBandit.refresh_health`)."""
+    with `health`, also the (empty) factor table `<name>_health` (see `OptimizationBandit.refresh_health`).
+
+    `name` and the eligibility table's key columns are plain SQL identifiers (reserved words and
+    mixed case are quoted); anything else raises InvalidIdentifierError before anything is registered."""
     bandit = OptimizationBandit(artifact, policy or BanditPolicy(), eligibility=eligibility, name=name, policy_name=policy_name,
                                 health=health)
     if health is not None:
-        connection.execute(f"create or replace temp table {name}_health (action_group varchar primary key, factor double not null)")
+        connection.execute(f"create or replace temp table {_quoted(name + '_health')} (action_group varchar primary key, factor double not null)")
     register_artifact(connection, artifact)
     connection.register(f"{name}_eligibility_arrow", bandit.eligibility)
-    connection.execute(f"create or replace temp table {name}_eligibility as select * from {name}_eligibility_arrow")
+    connection.execute(f"create or replace temp table {_quoted(name + '_eligibility')} as select * from {_quoted(name + '_eligibility_arrow')}")
     connection.unregister(f"{name}_eligibility_arrow")
     connection.execute(policy_macros_sql(name, bandit.policy))
-    connection.execute(f"create or replace temp macro {name}(relation) as table {bandit.sql('query_table(relation)')}")
+    connection.execute(f"create or replace temp macro {_quoted(name)}(relation) as table {bandit.sql('query_table(relation)')}")
     return bandit

@@ -43,6 +43,8 @@ from typing import Sequence
 
 from scoring.errors import RoutingError
 from scoring.softmax_regression import sql_double
+from scoring.sql_identifiers import check_identifier
+from udfs.identifiers import quote_identifier
 
 __all__ = ["BanditPolicy", "decision_uniform", "uniform_sql", "policy_macros_sql"]
 
@@ -117,13 +119,15 @@ class BanditPolicy:
 def policy_macros_sql(name: str, policy: BanditPolicy) -> str:
     """Two macros: `<name>_probabilities(predicted DOUBLE[])` -> DOUBLE[] (in the list's order, which
     must be the actions' name order) and `<name>_draw(probabilities DOUBLE[], u)` -> 1-based index."""
+    check_identifier(name, what="bandit (macro prefix)")
+    probabilities_name, draw_name = (quote_identifier(f"{name}_{suffix}", "duckdb") for suffix in ("probabilities", "draw"))
     alpha, temperature = sql_double(policy.alpha), sql_double(policy.temperature)
     best = "list_position(q, list_max(q))"
     z = f"list_transform(q, lambda s, i: case when i = {best} then 0.0 else exp((s - list_max(q)) / {temperature}) end)"
     probabilities = (f"list_transform([{z}], lambda z: list_transform(q, lambda s, i: case when len(q) = 1 then 1.0 "
                      f"when i = {best} then {alpha} else (1 - {alpha}) * z[i] / list_sum(z) end))[1]")
-    return f"""create or replace macro {name}_probabilities(predicted) as (
+    return f"""create or replace macro {probabilities_name}(predicted) as (
     list_transform([predicted], lambda q: {probabilities})[1]);
-create or replace macro {name}_draw(probabilities, u) as (
+create or replace macro {draw_name}(probabilities, u) as (
     list_transform([probabilities], lambda p: least(len(p), 1 + len(list_filter(
         list_transform(p, lambda x, i: list_sum(p[1:i])), lambda c: c <= u * list_sum(p)))))[1]);"""

@@ -36,6 +36,7 @@ from scoring.cross_sell_oracle import candidate_truth, evaluate_contact_lists, o
 from scoring.dbt_runner import run_dbt
 from scoring.errors import ModelTrainingError
 from scoring.model_publishing import publish_model
+from scoring.sql_identifiers import string_literal
 from scoring.workspace import Workspace
 from udfs import register_models
 from udfs.model_registry import ModelRegistry
@@ -249,7 +250,7 @@ def _judge(workspace: Workspace, models: CrossSellModels, versions: dict[str, st
     charts = write_curves_svg(curve_rows, output_dir)
     with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
         contact_list = output_dir / "contact_list.csv"
-        connection.execute(f"copy (select * from scores.contact_list order by contact_rank) to '{contact_list}' (header)")
+        connection.execute(f"copy (select * from scores.contact_list order by contact_rank) to {string_literal(str(contact_list))} (header)")
         rows, payoff = connection.execute("select count(*), coalesce(sum(expected_payoff_usd_minor), 0) from scores.contact_list").fetchone()
         pool = candidate_truth(workspace.raw_dir, connection)
     contact_lists = None

@@ -40,8 +40,8 @@ def offer_truth(raw_dir: Path, offer_ids: np.ndarray, contact_cost_usd_minor: np
     with duckdb.connect() as connection:
         connection.register("wanted", {"offer_id": np.asarray(offer_ids).astype(str), "position": np.arange(len(offer_ids))})
         table = connection.execute(
-            f"select truth.p_accept, truth.expected_revenue_usd from wanted left join read_parquet('{source}') as truth"
-            " using (offer_id) order by wanted.position"
+            "select truth.p_accept, truth.expected_revenue_usd from wanted left join read_parquet(?) as truth"
+            " using (offer_id) order by wanted.position", [source]
         ).fetchnumpy()
     p = np.asarray(table["p_accept"], dtype=np.float64)
     if np.isnan(p).any():
@@ -60,9 +60,9 @@ def candidate_truth(raw_dir: Path, connection: duckdb.DuckDBPyConnection) -> dic
         "select scores.customer_id, scores.product, scores.expected_payoff_usd_minor, scores.p_accept,"
         " scores.propensity_expected_payoff_usd_minor, scores.product_affinity_score, scores.neighbour_affinity_score,"
         " truth.expected_payoff_usd * 100 as true_payoff_usd_minor, truth.p_accept as true_p_accept"
-        f" from scores.scores_cross_sell as scores inner join read_parquet('{source}') as truth"
+        " from scores.scores_cross_sell as scores inner join read_parquet(?) as truth"
         " on scores.customer_id = truth.customer_id and scores.product = truth.product"
-        " order by scores.customer_id, scores.product"
+        " order by scores.customer_id, scores.product", [source]
     ).fetchnumpy()
     if len(table["customer_id"]) == 0:
         return None

@@ -35,7 +35,9 @@ import duckdb
 import pyarrow as pa
 
 from scoring.decision_log import create_decision_log
-from scoring.errors import DecisionLogError
+from scoring.errors import DecisionLogError, InvalidDecisionLogNameError
+from scoring.sql_identifiers import check_identifier
+from udfs.identifiers import quote_identifier
 
 __all__ = ["decisions_as_of_sql", "read_decisions", "create_bandit_views", "BanditViews", "REWARD_COLUMNS"]
 
@@ -127,20 +129,21 @@ def create_bandit_views(
 
     `reward` is `is_approved` (1.0 / 0.0) or `revenue_minor`. The candidates' predicted_reward
     is the logging policy's own estimate; it is a sensible reward model for `is_approved` only.
+    `prefix` is a plain SQL identifier (reserved words and mixed case are quoted); anything else
+    raises InvalidDecisionLogNameError (a DecisionLogError) and creates nothing.
     """
     if reward not in REWARD_COLUMNS:
         raise DecisionLogError(f"reward must be one of {', '.join(REWARD_COLUMNS)}, got {reward!r}")
-    if not prefix.isidentifier():
-        raise DecisionLogError(f"prefix must be a plain SQL identifier (letters, digits, underscores), got {prefix!r}")
+    check_identifier(prefix, what="view prefix", error=InvalidDecisionLogNameError)
     create_decision_log(connection)
     visible = decisions_as_of_sql(as_of, policy_name=policy_name, policy_version=policy_version)
     views = BanditViews(f"{prefix}_log", f"{prefix}_reward_model", f"{prefix}_logging_policy")
     rewarded = f"(select * from ({visible}) where has_reward and {reward} is not null)"
-    connection.execute(f"""create or replace temp view {views.log} as
+    connection.execute(f"""create or replace temp view {quote_identifier(views.log, 'duckdb')} as
         select decision_id as context_id, chosen_action as action, {REWARD_COLUMNS[reward]} as reward, propensity
         from {rewarded}""")
     for name, column in ((views.reward_model, "predicted_reward"), (views.logging_policy, "probability")):
-        connection.execute(f"""create or replace temp view {name} as
+        connection.execute(f"""create or replace temp view {quote_identifier(name, 'duckdb')} as
             select context_id, candidate.action as action, candidate.{column} as {column}
             from (select decision_id as context_id, unnest(candidates) as candidate from {rewarded})""")
     return views

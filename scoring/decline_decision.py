@@ -98,7 +98,7 @@ def known_gateways(workspace: Workspace) -> tuple[str, ...]:
     if not path.is_file():
         return ()
     with duckdb.connect() as connection:
-        rows = connection.execute(f"select distinct gateway from read_parquet('{path}') order by gateway").fetchall()
+        rows = connection.execute("select distinct gateway from read_parquet(?) order by gateway", [str(path)]).fetchall()
     return tuple(row[0] for row in rows)
 
 

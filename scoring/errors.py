@@ -11,6 +11,9 @@ __all__ = [
     "ModelArtifactError",
     "ArtifactIntegrityError",
     "InvalidNameError",
+    "InvalidIdentifierError",
+    "InvalidPolicyInputNameError",
+    "InvalidDecisionLogNameError",
     "ScoringInputError",
     "ModelTrainingError",
     "FeatureStoreError",
@@ -57,3 +60,19 @@ class SqlExportError(PayloomError):
 class RoutingError(PayloomError):
     """A routing or bandit policy cannot be trained or applied as asked (unknown gateway or action,
     eligible sets that do not match the model's classes, bad policy parameters)."""
+
+
+class InvalidIdentifierError(PayloomError, ValueError):
+    """A table, view, schema, column, macro or alias name given to a scoring function is not one payloom
+    puts in SQL (`scoring.sql_identifiers`): letters, digits and underscores, a qualified name being up to
+    three such parts joined by dots. Nothing was created or changed on the connection."""
+
+
+class InvalidPolicyInputNameError(InvalidIdentifierError, PolicyEvaluationError):
+    """A relation or column name given to an off-policy evaluation is not a valid SQL identifier
+    (both an InvalidIdentifierError and a PolicyEvaluationError)."""
+
+
+class InvalidDecisionLogNameError(InvalidIdentifierError, DecisionLogError):
+    """A view name (prefix) asked of the decision log is not a valid SQL identifier
+    (both an InvalidIdentifierError and a DecisionLogError)."""

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 import duckdb
 
 from scoring.feature_store import apply_feature_store, materialize_feature_store, online_features, open_feature_store
+from scoring.sql_identifiers import column_sql
 from scoring.workspace import Workspace
 
 __all__ = ["FeatureServingSummary", "busiest_card_last_attempt", "serve_features"]
@@ -45,10 +46,13 @@ class FeatureServingSummary:
 
 
 def busiest_card_last_attempt(workspace: Workspace, columns: tuple[str, ...]) -> dict[str, Any]:
-    """`columns` of the last attempt (marts.fct_authorizations) of the card with most attempts."""
+    """`columns` of the last attempt (marts.fct_authorizations) of the card with most attempts.
+
+    Each column is a plain SQL identifier, quoted (InvalidIdentifierError otherwise)."""
+    selected = ", ".join(column_sql(column, what="fct_authorizations column") for column in columns)
     with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
         row = connection.execute(
-            f"select {', '.join(columns)} from marts.fct_authorizations"
+            f"select {selected} from marts.fct_authorizations"
             " where card_id = (select card_id from marts.fct_authorizations group by card_id order by count(*) desc, card_id limit 1)"
             " order by attempted_at desc limit 1"
         ).fetchone()
@@ -75,9 +79,9 @@ def serve_features(workspace: Workspace, *, start: datetime, end: datetime, echo
     entity = busiest_card_last_attempt(workspace, entity_columns)
     with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
         offline = connection.execute(
-            f"select * from read_parquet('{card_features}') where card_id = ? and event_timestamp <= ?"
+            "select * from read_parquet(?) where card_id = ? and event_timestamp <= ?"
             " order by event_timestamp desc limit 1",
-            [entity["card_id"], end],
+            [card_features, entity["card_id"], end],
         ).df().iloc[0].to_dict()
     store = open_feature_store(workspace)
     online_features(workspace, "issuer_decline_v1", [entity], store=store)  # warm: first call loads the registry

@@ -42,6 +42,8 @@ from scoring.errors import RoutingError
 from scoring.model_publishing import publish_model
 from scoring.routing_log import FAILURE_CLASS, RoutingLog, RoutingSample, ipw_bootstrap, naive_sample
 from scoring.softmax_regression import SoftmaxRegression, fit_softmax_regression
+from scoring.sql_identifiers import check_identifier, string_literal
+from udfs.identifiers import quote_identifier
 from udfs.model_artifact import ModelArtifact
 from udfs.model_registry import ModelRegistry
 
@@ -139,21 +141,27 @@ def route(scores: np.ndarray, eligible: Sequence[Sequence[str]] | None, gateways
 
 
 def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    return string_literal(value)
 
 
 def route_macro_sql(name: str, gateways: Sequence[str]) -> str:
-    """`create or replace macro route_<name>(scores, eligible)`: see the module docstring."""
+    """`create or replace macro route_<name>(scores, eligible)`: see the module docstring.
+
+    `name` is a plain SQL identifier (InvalidIdentifierError otherwise); gateways are string values."""
+    check_identifier(name, what="routing model (macro suffix)")
     known = "[" + ", ".join(_literal(g) for g in gateways) + "]"
     candidates = "[" + ", ".join(f"{{'gateway': {_literal(g)}, 'score': struct_extract(s, {_literal(g)})}}" for g in gateways) + "]"
     unknown = f"list_filter(eligible, lambda g: not list_contains({known}, g))"
-    hint = f"is not among the model''s classes {', '.join(gateways)} (failure class {FAILURE_CLASS}); retrain with it or leave it out of the eligible set"
-    return f"""create or replace macro route_{name}(scores, eligible) as (
+    no_gateway = _literal(f"route_{name}: no eligible gateway; every payment needs at least one of {', '.join(gateways)}")
+    eligible_gateway = _literal(f"route_{name}: eligible gateway '")
+    hint = _literal(f"' is not among the model's classes {', '.join(gateways)} (failure class {FAILURE_CLASS}); "
+                    "retrain with it or leave it out of the eligible set")
+    return f"""create or replace macro {quote_identifier(f"route_{name}", "duckdb")}(scores, eligible) as (
     case
         when eligible is null or len(eligible) = 0
-            then error('route_{name}: no eligible gateway; every payment needs at least one of {', '.join(gateways)}')
+            then error({no_gateway})
         when len({unknown}) > 0
-            then error('route_{name}: eligible gateway ''' || {unknown}[1] || ''' {hint}')
+            then error({eligible_gateway} || {unknown}[1] || {hint})
         else list_transform([scores], lambda s: list_reduce(
             list_filter({candidates}, lambda c: list_contains(eligible, c.gateway)),
             lambda a, b: case when b.score > a.score then b else a end).gateway)[1]
@@ -168,10 +176,12 @@ def register_route_macro(connection: duckdb.DuckDBPyConnection, name: str, gatew
 
 def register_routing_macros(connection: duckdb.DuckDBPyConnection, name: str, model: SoftmaxRegression) -> list[str]:
     """`score_<name>(<features in order>)`: the softmax regression as a SQL macro returning the class
-    STRUCT, and `route_<name>(scores, eligible)`. Returns both names."""
+    STRUCT, and `route_<name>(scores, eligible)`. Returns both names. `name` is a plain SQL identifier
+    (InvalidIdentifierError otherwise, before anything is created)."""
+    check_identifier(name, what="routing model (macro suffix)")
     parameters = [f"x_{j}" for j in range(len(model.feature_names))]
     expression = model.sql_expression(dict(zip(model.feature_names, parameters)))
-    connection.execute(f"create or replace macro score_{name}({', '.join(parameters)}) as ({expression})")
+    connection.execute(f"create or replace macro {quote_identifier(f'score_{name}', 'duckdb')}({', '.join(parameters)}) as ({expression})")
     return [f"score_{name}", register_route_macro(connection, name, model.class_names[:-1])]
 
 

@@ -41,8 +41,9 @@ from statistics import NormalDist
 import duckdb
 import pyarrow as pa
 
-from scoring.errors import ExcludedRowsWarning, PolicyEvaluationError
+from scoring.errors import ExcludedRowsWarning, InvalidPolicyInputNameError, PolicyEvaluationError
 from scoring.off_policy_inputs import EXCLUDED_FROM_ALL, EXCLUSION_SQL, LogColumns, check_inputs, relation_sql
+from scoring.sql_identifiers import column_sql
 
 __all__ = ["PolicyEstimate", "PolicyEvaluation", "estimator_sql", "evaluate_policy", "ESTIMATORS", "LogColumns"]
 
@@ -83,6 +84,11 @@ class PolicyEvaluation:
         return pa.Table.from_pylist([vars(estimate) for estimate in self.estimates.values()])
 
 
+def _column(name: str) -> str:
+    """A column of LogColumns, quoted through sqlglot (checked again: a LogColumns may have been altered)."""
+    return column_sql(name, error=InvalidPolicyInputNameError)
+
+
 def _z(confidence: float) -> float:
     if not 0 < confidence < 1:
         raise PolicyEvaluationError(f"confidence must be in (0, 1), e.g. 0.95, got {confidence!r}")
@@ -103,11 +109,12 @@ def estimator_sql(
         raise PolicyEvaluationError(f"max_weight must be positive (weights are clipped at it), got {max_weight!r}")
     z = _z(confidence)
     c = columns
-    ctx, act = f'"{c.context}"::varchar', f'"{c.action}"::varchar'
+    ctx, act = f"{_column(c.context)}::varchar", f"{_column(c.action)}::varchar"
+    log_sql, target_sql = relation_sql(log), relation_sql(target)
     model = reward_model is not None
     model_ctes = f""",
 reward_model as (
-    select {ctx} as context_id, {act} as action, "{c.predicted_reward}"::double as predicted_reward
+    select {ctx} as context_id, {act} as action, {_column(c.predicted_reward)}::double as predicted_reward
     from {relation_sql(reward_model)}
 ),
 direct_values as (
@@ -124,15 +131,15 @@ direct_values as (
         for name, term, ordinal in mean_rows if model or name in ("ips", "clipped_ips"))
     return f"""
 with logged as (
-    select {ctx} as context_id, {act} as action, "{c.reward}"::double as reward, "{c.propensity}"::double as propensity
-    from {relation_sql(log)}
+    select {ctx} as context_id, {act} as action, {_column(c.reward)}::double as reward, {_column(c.propensity)}::double as propensity
+    from {log_sql}
 ),
 classified as (
     select *, {EXCLUSION_SQL} as exclusion from logged
 ),
 target_policy as (
-    select {ctx} as context_id, {act} as action, "{c.probability}"::double as probability
-    from {relation_sql(target)}
+    select {ctx} as context_id, {act} as action, {_column(c.probability)}::double as probability
+    from {target_sql}
 ){model_ctes},
 scored as (
     select
@@ -181,8 +188,8 @@ def _exclusions(connection, log: str, columns: LogColumns) -> tuple[int, dict[st
     rows = connection.execute(f"""
         select exclusion, count(*) from (
             select {EXCLUSION_SQL} as exclusion from (
-                select "{c.context}" as context_id, "{c.action}" as action, "{c.reward}"::double as reward,
-                       "{c.propensity}"::double as propensity from {relation_sql(log)}))
+                select {_column(c.context)} as context_id, {_column(c.action)} as action, {_column(c.reward)}::double as reward,
+                       {_column(c.propensity)}::double as propensity from {relation_sql(log)}))
         group by all order by exclusion nulls first""").fetchall()
     excluded = {reason: count for reason, count in rows if reason is not None}
     return sum(count for _, count in rows), excluded
@@ -191,12 +198,13 @@ def _exclusions(connection, log: str, columns: LogColumns) -> tuple[int, dict[st
 def _outside_support(connection, log: str, target: str, logging_policy: str, columns: LogColumns) -> float:
     """Mean over logged contexts of the target's probability on actions the logging policy gives 0 or omits."""
     c = columns
-    ctx, act = f'"{c.context}"::varchar', f'"{c.action}"::varchar'
+    ctx, act = f"{_column(c.context)}::varchar", f"{_column(c.action)}::varchar"
+    probability = _column(c.probability)
     return connection.execute(f"""
         with logged as (select distinct {ctx} as context_id from {relation_sql(log)}),
-             target_policy as (select {ctx} as context_id, {act} as action, "{c.probability}"::double as probability
+             target_policy as (select {ctx} as context_id, {act} as action, {probability}::double as probability
                                from {relation_sql(target)}),
-             logging as (select {ctx} as context_id, {act} as action, "{c.probability}"::double as probability
+             logging as (select {ctx} as context_id, {act} as action, {probability}::double as probability
                          from {relation_sql(logging_policy)})
         select coalesce(sum(target_policy.probability) filter (where coalesce(logging.probability, 0) = 0), 0)
                / nullif(count(distinct logged.context_id), 0)

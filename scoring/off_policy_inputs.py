@@ -29,16 +29,15 @@ scoring.errors.PolicyEvaluationError: the log 'logged' has no column 'click' (it
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import duckdb
 
-from scoring.errors import PolicyEvaluationError
+from scoring.errors import InvalidIdentifierError, InvalidPolicyInputNameError, PolicyEvaluationError
+from scoring.sql_identifiers import check_identifier, column_sql
+from scoring.sql_identifiers import relation_sql as _relation_sql
 
 __all__ = ["LogColumns", "relation_sql", "check_inputs", "EXCLUSION_SQL", "EXCLUDED_FROM_ALL"]
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$")
 
 #: Why a logged row is left out (NULL: used by every estimator). Over columns reward, propensity,
 #: context_id and action of the normalised log.
@@ -68,22 +67,34 @@ class LogColumns:
     probability: str = "probability"
     predicted_reward: str = "predicted_reward"
 
+    def __post_init__(self) -> None:
+        # Each name becomes a quoted SQL identifier: refuse what is not one before any SQL is written.
+        for field in fields(self):
+            check_identifier(getattr(self, field.name), what=f"LogColumns.{field.name}", error=InvalidPolicyInputNameError)
+
 
 def _quoted(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+    """A column name of LogColumns (checked when LogColumns was made), quoted through sqlglot."""
+    return column_sql(identifier, error=InvalidPolicyInputNameError)
 
 
 def relation_sql(name: str) -> str:
-    """A table or view name (optionally schema-qualified) as quoted SQL.
+    """A table or view name (optionally schema-qualified) as quoted SQL, each part quoted through sqlglot;
+    InvalidPolicyInputNameError (a PolicyEvaluationError) for anything else.
 
-    >>> relation_sql("decisions.decision_log")
-    '"decisions"."decision_log"'
+    >>> relation_sql("decisions.decision_log"), relation_sql("Order")
+    ('"decisions"."decision_log"', '"Order"')
+    >>> relation_sql("logged; drop table target")
+    Traceback (most recent call last):
+    ...
+    scoring.errors.InvalidPolicyInputNameError: expected the name of a table or view (e.g. 'bandit_log' or 'decisions.decision_log'), got 'logged; drop table target': create a view for a query first (connection.execute('create temp view my_log as select ...'))
     """
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise PolicyEvaluationError(
+    try:
+        return _relation_sql(name)
+    except InvalidIdentifierError:
+        raise InvalidPolicyInputNameError(
             f"expected the name of a table or view (e.g. 'bandit_log' or 'decisions.decision_log'), got {name!r}: "
-            "create a view for a query first (connection.execute('create temp view my_log as select ...'))")
-    return ".".join(_quoted(part) for part in name.split("."))
+            "create a view for a query first (connection.execute('create temp view my_log as select ...'))") from None
 
 
 def _columns_of(connection: duckdb.DuckDBPyConnection, name: str, role: str) -> list[str]:
@@ -146,7 +157,7 @@ def check_inputs(
         raise PolicyEvaluationError(f"{count} (context, action) pairs occur more than once in the {target_role} {target!r} "
                                     f"(e.g. context {example!r}): give one probability per eligible action")
     count, example, total = _first(connection, f"""select count(*), any_value({ctx}), any_value(total) from
-        (select {ctx}, sum({probability}) as total from {target_sql} group by {ctx} having abs(sum({probability}) - 1) > {tolerance})""")
+        (select {ctx}, sum({probability}) as total from {target_sql} group by {ctx} having abs(sum({probability}) - 1) > {float(tolerance)!r})""")
     if count:
         raise PolicyEvaluationError(f"the {target_role}'s probabilities of {count} contexts do not sum to 1 "
                                     f"(e.g. context {example!r} sums to {total:.6g}): normalise them per context")

@@ -38,6 +38,7 @@ from typing import Any, TextIO
 import duckdb
 
 from scoring.errors import ScoringInputError
+from scoring.sql_identifiers import string_literal
 from scoring.workspace import Workspace
 
 __all__ = ["ParityDifference", "ParityReport", "check_online_offline_parity", "offline_attempts", "payment_of", "replay_attempts"]
@@ -215,13 +216,13 @@ def check_online_offline_parity(
     """Replay `sample` attempts as online decisions and compare them with the offline SQL path."""
     began = time.perf_counter()
     ids = sample_attempt_ids(workspace, sample, seed=seed)
-    quoted = ", ".join(f"'{attempt_id}'" for attempt_id in ids)
+    quoted = ", ".join(string_literal(attempt_id) for attempt_id in ids)
     rows = offline_attempts(workspace, f"attempt_id in ({quoted})")
     if echo is not None:
         print(f"online/offline parity: replaying {len(rows)} attempts on a scratch online store", file=echo, flush=True)
     with duckdb.connect() as connection:
         first = connection.execute(
-            f"select min(event_timestamp) from read_parquet('{workspace.features_dir / 'card_features.parquet'}')"
+            "select min(event_timestamp) from read_parquet(?)", [str(workspace.features_dir / "card_features.parquet")]
         ).fetchone()[0]
     scratch_dir = Path(tempfile.mkdtemp(prefix="payloom-parity-"))
     try:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from scoring.errors import FeatureStoreError
 from scoring.feature_store import resolve_feature_service
+from udfs.identifiers import quote_identifier
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -323,7 +324,7 @@ class ServiceReader:
         for index, keys in enumerate(wanted):
             if keys:
                 marks = ", ".join("?" * len(keys))
-                parts.append(f'select {index}, entity_key, feature_name, value, event_ts from "{self._views[index].table}" '
+                parts.append(f"select {index}, entity_key, feature_name, value, event_ts from {quote_identifier(self._views[index].table, 'sqlite')} "
                              f"where entity_key in ({marks})")
                 parameters += keys
         try:

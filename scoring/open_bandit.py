@@ -30,7 +30,9 @@ from pathlib import Path
 
 import duckdb
 
-from scoring.errors import PolicyEvaluationError
+from scoring.errors import InvalidPolicyInputNameError, PolicyEvaluationError
+from scoring.sql_identifiers import check_identifier, string_literal
+from udfs.identifiers import quote_identifier
 
 __all__ = ["OpenBanditLog", "register_open_bandit_log", "OPEN_BANDIT_COLUMNS"]
 
@@ -49,17 +51,21 @@ class OpenBanditLog:
 
 
 def _quoted(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+    """A column of the CSV file as a DuckDB identifier, quoted through sqlglot (OBD's names hold hyphens)."""
+    return quote_identifier(identifier, "duckdb")
 
 
 def register_open_bandit_log(connection: duckdb.DuckDBPyConnection, csv_path: Path | str, *, view: str = "open_bandit_log") -> OpenBanditLog:
-    """Create temp view `view` over the OBD CSV at `csv_path` (module docstring) and return it."""
+    """Create temp view `view` over the OBD CSV at `csv_path` (module docstring) and return it.
+
+    `view` is a plain SQL identifier (`scoring.sql_identifiers`; reserved words and mixed case are
+    quoted); anything else raises InvalidPolicyInputNameError (a PolicyEvaluationError) and creates nothing.
+    """
+    check_identifier(view, what="view", error=InvalidPolicyInputNameError)
     path = Path(csv_path).resolve()
     if not path.is_file():
         raise PolicyEvaluationError(f"no Open Bandit Dataset CSV at {path}: expected a file like <behavior_policy>/<campaign>.csv")
-    if not view.isidentifier():
-        raise PolicyEvaluationError(f"view must be a plain SQL identifier, got {view!r}")
-    source = f"read_csv('{str(path).replace(chr(39), chr(39) * 2)}', header = true)"
+    source = f"read_csv({string_literal(str(path))}, header = true)"
     try:
         types = dict(connection.execute(f"select column_name, column_type from (describe select * from {source})").fetchall())
     except duckdb.Error as error:
@@ -79,7 +85,7 @@ def register_open_bandit_log(connection: duckdb.DuckDBPyConnection, csv_path: Pa
     feature_sql = "".join(f",\n        {_quoted(name)} as {_quoted(name.replace('-', '_'))}" for name in features)
     # OBD stamps carry an offset (+00:00); a stamp without one is taken as UTC, never as the session's zone
     logged_at = "timezone('UTC', \"timestamp\")" if types["timestamp"] == "TIMESTAMP WITH TIME ZONE" else '"timestamp"::timestamp'
-    connection.execute(f"""create or replace temp view {view} as
+    connection.execute(f"""create or replace temp view {_quoted(view)} as
     select
         {context_id} as context_id,
         {logged_at} as logged_at,

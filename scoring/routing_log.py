@@ -43,6 +43,7 @@ import numpy as np
 import pyarrow as pa
 
 from scoring.errors import ExcludedRowsWarning, RoutingError
+from scoring.sql_identifiers import column_sql, relation_sql
 
 __all__ = ["RoutingLog", "RoutingSample", "routing_log_from_table", "load_routing_log", "routing_classes", "ipw_bootstrap", "ipw_weights",
            "naive_sample", "ROUTING_TRAINING_SET", "FAILURE_CLASS"]
@@ -139,11 +140,16 @@ def routing_log_from_table(
 def load_routing_log(connection: duckdb.DuckDBPyConnection, feature_columns: Sequence[str], *,
                      relation: str = ROUTING_TRAINING_SET, gateways: Sequence[str] | None = None, where: str | None = None) -> RoutingLog:
     """The routing log from a relation with the features, `gateway`, `is_approved` and `decision_propensity`
-    (default: the dbt view training.training_routing), in (attempted_at, attempt_id) order when it has them."""
-    columns = {row[0] for row in connection.execute(f"describe {relation}").fetchall()}
+    (default: the dbt view training.training_routing), in (attempted_at, attempt_id) order when it has them.
+
+    `relation` (optionally schema-qualified) and the feature columns are quoted SQL identifiers; a name
+    that is not one raises InvalidIdentifierError. `where` is a SQL condition, written by the caller."""
+    source = relation_sql(relation, what="routing log relation")
+    features = [column_sql(name, what="routing feature column") for name in feature_columns]
+    columns = {row[0] for row in connection.execute(f"describe {source}").fetchall()}
     order = " order by attempted_at, attempt_id" if {"attempted_at", "attempt_id"} <= columns else ""
-    selected = ", ".join([*(f'"{name}"' for name in feature_columns), "gateway", "is_approved", "decision_propensity"])
-    query = f"select {selected} from {relation}" + (f" where {where}" if where else "") + order
+    selected = ", ".join([*features, "gateway", "is_approved", "decision_propensity"])
+    query = f"select {selected} from {source}" + (f" where {where}" if where else "") + order
     return routing_log_from_table(connection.sql(query).to_arrow_table(), feature_columns, gateways=gateways)
 
 

@@ -9,6 +9,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from scoring.raw_contract import load_raw_contract
+from udfs.identifiers import quote_identifier
 from scoring.workspace import Workspace
 
 __all__ = ["WorkspaceSummary", "summarize_workspace", "summarize_feature_tables"]
@@ -54,7 +55,7 @@ def summarize_workspace(workspace: Workspace) -> WorkspaceSummary:
     summary = WorkspaceSummary()
     with duckdb.connect(str(workspace.warehouse), read_only=True) as connection:
         for table in load_raw_contract():
-            summary.raw_rows[table] = _count(connection, f"raw.{table}")
+            summary.raw_rows[table] = _count(connection, f"raw.{quote_identifier(table, 'duckdb')}")
         for table, reason, rows in connection.execute(
             "select table_name, quarantine_reason, count(*) from marts.quarantined_rows group by all order by 1, 3 desc"
         ).fetchall():
@@ -63,7 +64,7 @@ def summarize_workspace(workspace: Workspace) -> WorkspaceSummary:
         for (table,) in connection.execute(
             "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
         ).fetchall():
-            summary.mart_rows[table] = _count(connection, f"marts.{table}")
+            summary.mart_rows[table] = _count(connection, f"marts.{quote_identifier(table, 'duckdb')}")
         for (view,) in connection.execute(
             "select table_name from information_schema.tables where table_schema = 'training' order by 1"
         ).fetchall():

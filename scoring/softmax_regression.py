@@ -33,6 +33,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from scoring.errors import ModelTrainingError
+from udfs.identifiers import quote_identifier
 
 __all__ = ["SoftmaxRegression", "fit_softmax_regression", "sql_double"]
 
@@ -83,10 +84,10 @@ class SoftmaxRegression:
         for c in range(len(self.class_names)):
             terms = [sql_double(float(self.intercepts[c]))]
             for j, name in enumerate(self.feature_names):
-                column = columns.get(name, f'"{name}"')
+                column = columns[name] if name in columns else quote_identifier(name, "duckdb")
                 terms.append(f"{sql_double(float(self.coefficients[c, j]))} * coalesce(nullif(cast({column} as double), 'NaN'::double), {sql_double(float(self.means[j]))})")
             logits.append(" + ".join(terms))
-        fields = ", ".join(f'"{name}" := e[{c + 1}] / list_sum(e)' for c, name in enumerate(self.class_names))
+        fields = ", ".join(f'{quote_identifier(name, "duckdb")} := e[{c + 1}] / list_sum(e)' for c, name in enumerate(self.class_names))
         exps = f"list_transform([[{', '.join(logits)}]], lambda l: list_transform(l, lambda v: exp(v - list_max(l))))[1]"
         return f"list_transform([{exps}], lambda e: struct_pack({fields}))[1]"
 

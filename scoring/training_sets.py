@@ -25,6 +25,8 @@ import duckdb
 import numpy as np
 
 from scoring.errors import ModelTrainingError
+from scoring.sql_identifiers import check_identifier, relation_sql
+from udfs.identifiers import quote_identifier
 
 __all__ = ["TrainingFrame", "load_training_frame", "time_ordered_split"]
 
@@ -87,9 +89,17 @@ def load_training_frame(
     extra_columns: Sequence[str] = (),
     where: str | None = None,
 ) -> TrainingFrame:
-    """Read `relation` ordered by `timestamp_column`, features cast to DOUBLE (NULL -> NaN)."""
-    available = {row[0].lower(): row[1] for row in connection.execute(f"describe {relation}").fetchall()}
+    """Read `relation` ordered by `timestamp_column`, features cast to DOUBLE (NULL -> NaN).
+
+    `relation` (optionally schema-qualified) and every column are quoted SQL identifiers; a name that
+    is not one raises InvalidIdentifierError before anything is read. `where` is a SQL condition,
+    written by the caller.
+    """
+    source = relation_sql(relation, what="training set relation")
     wanted = [*feature_columns, timestamp_column, *label_columns, key_column, *extra_columns]
+    for name in wanted:
+        check_identifier(name, what="training set column")
+    available = {row[0].lower(): row[1] for row in connection.execute(f"describe {source}").fetchall()}
     missing = [name for name in wanted if name.lower() not in available]
     if missing:
         raise ModelTrainingError(
@@ -98,7 +108,7 @@ def load_training_frame(
         )
     columns = [f"cast({_quoted(name)} as double) as {_quoted(name)}" for name in feature_columns]
     columns += [_quoted(name) for name in (timestamp_column, *label_columns, key_column, *extra_columns)]
-    query = f"select {', '.join(columns)} from {relation}"
+    query = f"select {', '.join(columns)} from {source}"
     if where:
         query += f" where {where}"
     query += f" order by {_quoted(timestamp_column)}, {_quoted(key_column)}"
@@ -123,7 +133,7 @@ def load_training_frame(
 
 
 def _quoted(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+    return quote_identifier(identifier, "duckdb")
 
 
 def time_ordered_split(frame: TrainingFrame, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)) -> tuple[TrainingFrame, TrainingFrame, TrainingFrame]:
