@@ -310,6 +310,8 @@ def main() -> None:
     parser.add_argument("--target-rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--skip-in-process", action="store_true")
+    parser.add_argument("--without-customer", action="store_true",
+                        help="HTTP: payments without customer_id (no next-best offer), as issue 4 measured them")
     parser.add_argument("--baseline-rate", type=float, default=500.0,
                         help="the rate to compare the highest holding rate with (default 500/s: issue 4's, 1 worker)")
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS.relative_to(ROOT)})")
@@ -325,6 +327,9 @@ def main() -> None:
     payments = real_payments(workspace, 1000)
     if not arguments.skip_in_process:
         results.update(in_process(workspace, payments, arguments.calls))
+    if arguments.without_customer:
+        payments = [{key: value for key, value in payment.items() if key != "customer_id"} for payment in payments]
+    results["http_payments_name_customer"] = 0.0 if arguments.without_customer else 1.0
     for store in [name.strip() for name in arguments.stores.split(",") if name.strip()]:
         results.update(over_http(workspace, store, payments, arguments))
     results["host_load_average_1m_at_end"] = os.getloadavg()[0]
