@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 
 import pytest
-from decision_support import SERVICE_TOKEN
+from decision_support import SERVICE_TOKEN, ServerThread
 
-from scoring.decision_service import DECLINE_PATH, HEALTH_PATH, METRICS_PATH, READY_PATH
+from scoring.decision_service import DECLINE_PATH, HEALTH_PATH, METRICS_PATH, READY_PATH, create_app
 from scoring.payment_request import PaymentRequest
 from scoring.service_schema import DecisionModel, PaymentModel
 
@@ -154,3 +155,26 @@ def test_openapi_models_match_the_parser_and_a_real_decision(served):
 def test_docs_open_without_a_token(open_server, http):
     for path in ("/openapi.json", "/docs", "/redoc"):
         assert http.get(open_server.url + path, timeout=30).status_code == 200, path
+
+
+class _BrokenDecider:
+    """A decider whose decision fails unexpectedly (a bug, not a bad payment)."""
+
+    spool = None
+    model_versions = {"issuer_decline": "v0001"}
+
+    def decide(self, payment):
+        raise RuntimeError("boom")
+
+
+def test_unexpected_error_is_a_logged_500_in_the_error_shape(served, http, caplog):
+    caplog.set_level(logging.INFO, logger="payloom.service")
+    app = create_app(served.workspace, None, decider=_BrokenDecider(), freeze_gc=False)  # type: ignore[arg-type]
+    with ServerThread(app) as running:
+        response = http.post(running.url + DECLINE_PATH, json=served.cases[-1].payment, timeout=30)
+    assert response.status_code == 500
+    body = response.json()
+    request_id = response.headers["X-Request-ID"]
+    assert body == {"error": "internal_error", "field": None, "reason": body["reason"]} and request_id in body["reason"]
+    failed = [record for record in caplog.records if record.getMessage() == "decision failed"]
+    assert failed and failed[0].fields["request_id"] == request_id and "RuntimeError: boom" in caplog.text
