@@ -89,13 +89,18 @@ def main() -> None:
     parser.add_argument("--connections", default="1,2,4,8")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--clients", type=int, default=4, help="distinct real payments sent in turn")
+    parser.add_argument("--without-customer", action="store_true",
+                        help="payments without customer_id (no next-best offer), as issue 4 measured them")
     parser.add_argument("--results", type=Path, default=RESULTS)
     arguments = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not on PATH: run `make wrk`")
     workspace = Workspace.at(arguments.workspace, redis_address=None)
     payments = real_payments(workspace, arguments.clients)
-    results: dict[str, float] = {"host_cpus": os.cpu_count() or 0, "host_load_average_1m_at_start": os.getloadavg()[0]}
+    if arguments.without_customer:
+        payments = [{key: value for key, value in payment.items() if key != "customer_id"} for payment in payments]
+    results: dict[str, float] = {"host_cpus": os.cpu_count() or 0, "host_load_average_1m_at_start": os.getloadavg()[0],
+                                 "payments_name_customer": 0.0 if arguments.without_customer else 1.0}
     connection_counts = [int(value) for value in arguments.connections.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as scratch:
         decision_script = Path(scratch) / "decisions.lua"

@@ -64,6 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", required=True, help="a workspace `payloom run` trained and materialised")
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--without-customer", action="store_true", help="payments without customer_id (no next-best offer)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="profile-service-") as scratch:
@@ -72,10 +73,13 @@ def main() -> None:
         shutil.copy(Path(arguments.workspace) / "warehouse.duckdb", root / "warehouse.duckdb")
         workspace = Workspace.at(root, redis_address=None)
         payments = real_payments(workspace, 4)
+        if arguments.without_customer:
+            payments = [{key: value for key, value in payment.items() if key != "customer_id"} for payment in payments]
         bodies = [orjson.dumps(payment) for payment in payments]
         app = create_app(workspace, TOKEN)
         decider = app.state.decider
-        results: dict[str, float] = {"host_cpus": os.cpu_count() or 0, "host_load_average_1m_at_start": os.getloadavg()[0]}
+        results: dict[str, float] = {"host_cpus": os.cpu_count() or 0, "host_load_average_1m_at_start": os.getloadavg()[0],
+                                     "payments_name_customer": 0.0 if arguments.without_customer else 1.0}
 
         async def calls(count: int) -> np.ndarray:
             parts = [await _drive(app, bodies[index % len(bodies)], 1) for index in range(count)]
