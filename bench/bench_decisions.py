@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from open_loop_load import offer_open_loop  # noqa: E402
-from scoring.decision_service import DECLINE_PATH, HEALTH_PATH  # noqa: E402
+from scoring.decision_service import DECLINE_PATH, READY_PATH  # noqa: E402
 from scoring.decline_decision import FEATURE_SERVICE, DeclineDecider  # noqa: E402
 from scoring.online_reads import ServiceReader  # noqa: E402
 from scoring.workspace import Workspace  # noqa: E402
@@ -198,7 +198,7 @@ def redis_copy(workspace: Workspace, directory: Path, address: str) -> Workspace
 
 
 def start_service(workspace: Workspace, port: int, workers: int) -> subprocess.Popen:
-    """`payloom serve` in its own process group, ready when /healthz answers."""
+    """`payloom serve` in its own process group, ready when /readyz answers 200 (models loaded, store reachable)."""
     environment = {**os.environ, "PAYLOOM_SERVICE_TOKEN": TOKEN}
     if workspace.redis_address is not None:
         environment.update(PAYLOOM_ONLINE_STORE="redis", PAYLOOM_REDIS_URL=workspace.redis_address)
@@ -212,13 +212,13 @@ def start_service(workspace: Workspace, port: int, workers: int) -> subprocess.P
         if process.poll() is not None:
             raise RuntimeError(f"the service exited with {process.returncode}")
         try:
-            if requests.get(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=2).status_code == 200:
+            if requests.get(f"http://127.0.0.1:{port}{READY_PATH}", timeout=2).status_code == 200:
                 return process
         except requests.ConnectionError:
             pass
         time.sleep(0.3)
     os.killpg(process.pid, 15)
-    raise RuntimeError("the service did not answer /healthz within 180 s")
+    raise RuntimeError("the service was not ready (/readyz) within 180 s")
 
 
 def stop_service(process: subprocess.Popen) -> None:
@@ -283,6 +283,7 @@ def over_http(workspace: Workspace, store: str, payments: list[dict[str, Any]], 
                 if holds(step):
                     best = max(best, rate)
             results[f"http_{store}_highest_rate_holding_p99_5ms_per_second"] = best
+            results[f"ratio_http_{store}_highest_rate_vs_baseline_rate"] = best / arguments.baseline_rate
             print(f"  {store}: {arguments.seconds:g} s at {arguments.target_rate:g}/s", file=sys.stderr)
             long_run = offer_load(url, bodies, arguments.target_rate, arguments.seconds)
             print(f"  {store} long run: {long_run}", file=sys.stderr)
@@ -309,6 +310,10 @@ def main() -> None:
     parser.add_argument("--target-rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--skip-in-process", action="store_true")
+    parser.add_argument("--without-customer", action="store_true",
+                        help="HTTP: payments without customer_id (no next-best offer), as issue 4 measured them")
+    parser.add_argument("--baseline-rate", type=float, default=500.0,
+                        help="the rate to compare the highest holding rate with (default 500/s: issue 4's, 1 worker)")
     parser.add_argument("--results", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS.relative_to(ROOT)})")
     arguments = parser.parse_args()
     arguments.rates = [float(rate) for rate in arguments.rates.split(",")]
@@ -322,6 +327,9 @@ def main() -> None:
     payments = real_payments(workspace, 1000)
     if not arguments.skip_in_process:
         results.update(in_process(workspace, payments, arguments.calls))
+    if arguments.without_customer:
+        payments = [{key: value for key, value in payment.items() if key != "customer_id"} for payment in payments]
+    results["http_payments_name_customer"] = 0.0 if arguments.without_customer else 1.0
     for store in [name.strip() for name in arguments.stores.split(",") if name.strip()]:
         results.update(over_http(workspace, store, payments, arguments))
     results["host_load_average_1m_at_end"] = os.getloadavg()[0]

@@ -5,7 +5,8 @@
     payloom train [--workspace build]                                 decline models: train, compile, score in SQL
     payloom prepare-training-sets [--workspace build] [--service S | --views V ...]
                                                                       index the feature tables for fast training sets
-    payloom serve [--workspace build] [--port 8080] [--token T]       the online decision service (HTTP)
+    payloom serve [--workspace build] [--port 8080] [--token T] [--workers N]
+                                                                      the online decision service (HTTP)
     payloom check-parity [--workspace build] [--sample 20]            online decisions vs the offline SQL path
     payloom load-decisions [--workspace build]                        the service's spooled decisions -> the decision log
     payloom summary [--workspace build]                               counts of a built workspace
@@ -82,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--token", default=None, help="require `Authorization: Bearer <token>` (default: env PAYLOOM_SERVICE_TOKEN)")
     serve.add_argument("--workers", type=int, default=1, help="processes serving the port, each with its own decider (default 1)")
+    serve.add_argument("--max-body-bytes", type=int, default=64 * 1024,
+                       help="largest decision request body; a larger one is answered 413 (default 65536)")
+    serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"),
+                       help="the service's JSON log lines on stderr: info logs every refused request (default info)")
 
     parity = commands.add_parser(
         "check-parity", help="replay sampled attempts as online decisions and compare them with the offline SQL path (exit 1 if any differ)"
@@ -223,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             from scoring.decision_service import serve  # FastAPI and Feast load only for this command
 
             serve(Workspace.at(arguments.workspace), host=arguments.host, port=arguments.port,
-                  token=arguments.token or os.environ.get("PAYLOOM_SERVICE_TOKEN"), workers=arguments.workers)
+                  token=arguments.token or os.environ.get("PAYLOOM_SERVICE_TOKEN"), workers=arguments.workers,
+                  max_body_bytes=arguments.max_body_bytes, log_level=arguments.log_level)
         elif arguments.command == "check-parity":
             from scoring.online_offline_parity import check_online_offline_parity  # Feast loads only for this command
 

@@ -26,6 +26,8 @@ from scoring.workspace import DBT_PROJECT_DIR
 __all__ = [
     "DecisionInputError",
     "FxRates",
+    "MAX_CANDIDATE_GATEWAYS",
+    "MAX_INTEGER",
     "PaymentRequest",
     "REQUEST_TIME_FEATURES",
     "TRANSACTION_TYPES",
@@ -49,15 +51,20 @@ _ENTITY_KEYS = (
 )
 #: The raw-data contract's accepted transaction types (stg_raw__payment_attempts_validated).
 TRANSACTION_TYPES: tuple[str, ...] = ("one_off", "recurring", "subscription_renewal")
+#: The largest integer a payment field takes: the raw contract's BIGINT (amounts, counts).
+MAX_INTEGER = 2**63 - 1
+#: The most candidate gateways one payment may name (a ranking reads one online row per gateway).
+MAX_CANDIDATE_GATEWAYS = 64
 
 
 class DecisionInputError(ScoringInputError):
     """A payment request the decider cannot score: `field` is the culprit, `expected` what it takes."""
 
-    def __init__(self, field: str, expected: str, got: Any = None, *, present: bool = True):
+    def __init__(self, field: str, expected: str, got: Any = None, *, present: bool = True, got_text: str | None = None):
         self.field = field
         self.expected = expected
-        self.reason = f"expected {expected}, got {_describe(got)}" if present else f"missing; expected {expected}"
+        got_text = got_text if got_text is not None else _describe(got)
+        self.reason = f"expected {expected}, got {got_text}" if present else f"missing; expected {expected}"
         super().__init__(f"payment field '{field}': {self.reason}")
 
     def within(self, prefix: str) -> "DecisionInputError":
@@ -168,12 +175,14 @@ class PaymentRequest:
     def parse(cls, payment: Mapping[str, Any], currencies: list[str] | None = None) -> "PaymentRequest":
         """Check `payment` and normalise it like the raw-data contract; unknown keys are ignored.
 
-        Text fields are non-empty strings; `amount_minor` a non-negative integer; `attempted_at`
-        an ISO 8601 timestamp (an offset or `Z` is converted to UTC, none means UTC already);
+        Text fields are non-empty strings; `amount_minor` a non-negative integer (at most
+        `MAX_INTEGER`, the raw contract's BIGINT); `attempted_at` an ISO 8601 timestamp (an offset
+        or `Z` is converted to UTC, none means UTC already; the UTC instant must lie in years 1-9999);
         `card_expires_on` an ISO date or null (the raw contract allows an unknown expiry);
         `other_approved_cards` an optional non-negative integer (default 0, as dbt's coalesce).
         `candidate_gateways`, optional, the gateways the payment may be routed to (distinct
-        non-empty strings; absent or null: every gateway the decider knows).
+        non-empty strings, at most `MAX_CANDIDATE_GATEWAYS`; absent or null: every gateway the
+        decider knows).
         `customer_id`, optional, the payer's customer (a non-empty string): the decision then
         also carries the customer's next-best offer.
         `decision_id`, optional, a non-empty string naming this decision (the optimisation
@@ -186,6 +195,12 @@ class PaymentRequest:
         Traceback (most recent call last):
         ...
         scoring.payment_request.DecisionInputError: payment field 'card_bin': missing; expected a non-empty string
+        >>> valid = {name: "x" for name in _TEXT_FIELDS} | {"transaction_type": "one_off", "amount_minor": 1,
+        ...          "card_expires_on": None}
+        >>> PaymentRequest.parse({**valid, "attempted_at": "0001-01-01T00:00:00+01:00"})
+        Traceback (most recent call last):
+        ...
+        scoring.payment_request.DecisionInputError: payment field 'attempted_at': expected an ISO 8601 timestamp whose UTC instant lies in years 1-9999, e.g. 2025-03-01T12:34:56Z, got str '0001-01-01T00:00:00+01:00'
         """
         if not isinstance(payment, Mapping):
             raise DecisionInputError("(body)", "a JSON object with the payment's fields", payment)
@@ -238,9 +253,12 @@ def _gateways(payment: Mapping[str, Any]) -> tuple[str, ...] | None:
     value = payment.get("candidate_gateways")
     if value is None:
         return None
-    expected = "a non-empty list of distinct gateway names (or no value: every known gateway)"
+    expected = (f"a non-empty list of at most {MAX_CANDIDATE_GATEWAYS} distinct gateway names "
+                "(or no value: every known gateway)")
     if not isinstance(value, (list, tuple)) or not value or any(not isinstance(item, str) or not item.strip() for item in value):
         raise DecisionInputError("candidate_gateways", expected, value)
+    if len(value) > MAX_CANDIDATE_GATEWAYS:
+        raise DecisionInputError("candidate_gateways", expected, got_text=f"a list of {len(value)} gateways")
     if len(set(value)) != len(value):
         raise DecisionInputError("candidate_gateways", expected, value)
     return tuple(value)
@@ -252,11 +270,14 @@ def _integer(payment: Mapping[str, Any], name: str, expected: str) -> int:
     value = payment[name]
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise DecisionInputError(name, expected, value)
+    if value > MAX_INTEGER:
+        raise DecisionInputError(name, f"{expected}, at most {MAX_INTEGER} (a BIGINT)", value)
     return int(value)
 
 
 def _timestamp(payment: Mapping[str, Any]) -> datetime:
     expected = "an ISO 8601 timestamp, e.g. 2025-03-01T12:34:56Z"
+    in_range = "an ISO 8601 timestamp whose UTC instant lies in years 1-9999, e.g. 2025-03-01T12:34:56Z"
     if "attempted_at" not in payment:
         raise DecisionInputError("attempted_at", expected, present=False)
     value = payment["attempted_at"]
@@ -270,7 +291,10 @@ def _timestamp(payment: Mapping[str, Any]) -> datetime:
     else:
         raise DecisionInputError("attempted_at", expected, value)
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00+01:00 or 9999-12-31T23:59-01:00: outside datetime's range in UTC
+            raise DecisionInputError("attempted_at", in_range, value) from None
     return moment
 
 

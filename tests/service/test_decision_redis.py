@@ -1,5 +1,6 @@
 """The decision service on the Redis online store, against a real redis-server: the same decisions
-as on SQLite, a clear 503 and an unhealthy /healthz while Redis is down, and recovery when it returns."""
+as on SQLite, a clear 503 and an unready /readyz while Redis is down (/healthz, liveness, stays
+200), and recovery when it returns."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 import pytest
 import requests
 
-from scoring.decision_service import DECLINE_PATH, HEALTH_PATH, create_app
+from scoring.decision_service import DECLINE_PATH, HEALTH_PATH, READY_PATH, create_app
 from scoring.decline_decision import DeclineDecider
 from scoring.feature_store import apply_feature_store, materialize_feature_store
 from scoring.workspace import Workspace
@@ -73,7 +74,7 @@ def test_redis_down_is_a_clear_503_and_the_service_recovers(served, redis_served
     with requests.Session() as http:
         before = http.post(running.url + DECLINE_PATH, json=payment, timeout=30)
         assert before.status_code == 200
-        assert http.get(running.url + HEALTH_PATH, timeout=30).json()["online_store"]["reachable"] is True
+        assert http.get(running.url + READY_PATH, timeout=30).json()["online_store"]["reachable"] is True
 
         redis_server.stop()
         try:
@@ -83,14 +84,18 @@ def test_redis_down_is_a_clear_503_and_the_service_recovers(served, redis_served
             assert body["error"] == "online_store_unavailable"
             assert f"Redis online store at {redis_server.address} is unreachable" in body["reason"]
             assert "start Redis there" in body["reason"]
-            health = http.get(running.url + HEALTH_PATH, timeout=30)
-            assert health.status_code == 503 and health.json()["online_store"]["reachable"] is False
+            ready = http.get(running.url + READY_PATH, timeout=30)
+            assert ready.status_code == 503 and ready.json()["online_store"]["reachable"] is False
+            assert http.get(running.url + HEALTH_PATH, timeout=30).status_code == 200  # alive, not ready
+            metrics = http.get(running.url + "/metrics", timeout=30).text
+            assert 'payloom_online_store_errors_total{operation="decision"} 1.0' in metrics
+            assert 'payloom_online_store_errors_total{operation="readiness"} 1.0' in metrics
         finally:
             redis_server.start()  # same port, empty: no persistence
 
         # Back, but empty until materialised again: decisions answer (features missing), then refill.
         deadline = time.monotonic() + 20
-        while http.get(running.url + HEALTH_PATH, timeout=30).status_code != 200:
+        while http.get(running.url + READY_PATH, timeout=30).status_code != 200:
             assert time.monotonic() < deadline, "the service did not see Redis come back"
             time.sleep(0.2)
         empty = http.post(running.url + DECLINE_PATH, json=payment, timeout=30)
