@@ -59,6 +59,7 @@ from scoring.decision_service import DECLINE_PATH, READY_PATH  # noqa: E402
 from scoring.decline_decision import FEATURE_SERVICE, DeclineDecider  # noqa: E402
 from scoring.online_reads import ServiceReader  # noqa: E402
 from scoring.workspace import Workspace  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "decisions.json"
 TOKEN = "bench-token"
@@ -332,11 +333,7 @@ def main() -> None:
     results["http_payments_name_customer"] = 0.0 if arguments.without_customer else 1.0
     for store in [name.strip() for name in arguments.stores.split(",") if name.strip()]:
         results.update(over_http(workspace, store, payments, arguments))
-    results["host_load_average_1m_at_end"] = os.getloadavg()[0]
-    rounded = {name: round(float(value), 4) for name, value in sorted(results.items())}
-    arguments.results.parent.mkdir(parents=True, exist_ok=True)
-    arguments.results.write_text(json.dumps(rounded, indent=2) + "\n")
-    print(json.dumps(rounded, indent=2))
+    write_results(results, arguments.results)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from scoring.decision_service import DECLINE_PATH, create_app  # noqa: E402
 from scoring.payment_request import PaymentRequest  # noqa: E402
 from scoring.service_schema import DECLINE_RESPONSES, PaymentModel, PlainEndpointRoute, decline_openapi  # noqa: E402
 from scoring.workspace import Workspace  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "service_overhead.json"
 TOKEN = "bench-token"
@@ -222,11 +223,7 @@ def main() -> None:
         results[f"{name}_extra_vs_starlette_route_p50_us"] = results[f"{name}_p50_us"] - results["starlette_route_p50_us"]
     results["ratio_pydantic_validate_json_vs_orjson_loads_and_payment_parse_p50"] = (
         results["pydantic_validate_json_p50_us"] / results["orjson_loads_and_payment_parse_p50_us"])
-    results["host_load_average_1m_at_end"] = os.getloadavg()[0]
-    rounded = {name: round(float(value), 4) for name, value in sorted(results.items())}
-    arguments.results.parent.mkdir(parents=True, exist_ok=True)
-    arguments.results.write_text(json.dumps(rounded, indent=2) + "\n")
-    print(json.dumps(rounded, indent=2))
+    write_results(results, arguments.results)
 
 
 if __name__ == "__main__":

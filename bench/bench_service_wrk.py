@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_decisions import TOKEN, free_port, real_payments, start_service, stop_service  # noqa: E402
 from scoring.decision_service import DECLINE_PATH, HEALTH_PATH  # noqa: E402
 from scoring.workspace import Workspace  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "service_wrk.json"
 P99_BUDGET_MS = 5.0
@@ -136,11 +137,7 @@ def main() -> None:
     if "wrk_1w_highest_rate_holding_p99_5ms_per_second" in results and "wrk_2w_highest_rate_holding_p99_5ms_per_second" in results:
         results["ratio_highest_rate_2_workers_vs_1_worker"] = (
             results["wrk_2w_highest_rate_holding_p99_5ms_per_second"] / max(results["wrk_1w_highest_rate_holding_p99_5ms_per_second"], 1.0))
-    results["host_load_average_1m_at_end"] = os.getloadavg()[0]
-    rounded = {name: round(float(value), 4) for name, value in sorted(results.items())}
-    arguments.results.parent.mkdir(parents=True, exist_ok=True)
-    arguments.results.write_text(json.dumps(rounded, indent=2) + "\n")
-    print(json.dumps(rounded, indent=2))
+    write_results(results, arguments.results)
 
 
 if __name__ == "__main__":

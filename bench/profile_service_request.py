@@ -39,6 +39,7 @@ from bench_decisions import real_payments  # noqa: E402
 from bench_service_overhead import TOKEN, _drive  # noqa: E402
 from scoring.decision_service import create_app  # noqa: E402
 from scoring.workspace import Workspace  # noqa: E402
+from results_file import write_results  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "service_profile.json"
 
@@ -112,11 +113,7 @@ def main() -> None:
         printed = io.StringIO()
         pstats.Stats(profiler, stream=printed).sort_stats("tottime").print_stats(15)
         print(printed.getvalue(), file=sys.stderr)
-    results["host_load_average_1m_at_end"] = os.getloadavg()[0]
-    rounded = {name: round(float(value), 4) for name, value in sorted(results.items())}
-    arguments.results.parent.mkdir(parents=True, exist_ok=True)
-    arguments.results.write_text(json.dumps(rounded, indent=2) + "\n")
-    print(json.dumps(rounded, indent=2))
+    write_results(results, arguments.results)
 
 
 if __name__ == "__main__":
