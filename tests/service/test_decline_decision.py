@@ -180,7 +180,7 @@ def test_candidate_gateways_limit_the_ranking(served, decider):
     new = next(entry for entry in ranking if entry["gateway"] == "gw_new")
     assert new["segment_found"] is False
     for bad in ([], ["gw_alpha", "gw_alpha"], ["gw_alpha", 7], "gw_alpha"):
-        with pytest.raises(DecisionInputError, match="candidate_gateways.*list of distinct gateway names"):
+        with pytest.raises(DecisionInputError, match="candidate_gateways.*list of at most 64 distinct gateway names"):
             decider.decide({**payment, "candidate_gateways": bad})
 
 
